@@ -1,0 +1,167 @@
+/* cmd_run.c - `segc run`: segment images with any model of this build.
+   Semantic models (DeepLabV3+, HRNet) write per image:  labels.png (8-bit class indices at the
+   input resolution), overlay.png (the image blended with the dataset palette) and, with
+   --save-logits, logits.npy (float32 [C, H, W]). One image writes into OUTDIR; several images (or a
+   directory) write into OUTDIR/<image name>/. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/status.h"
+#include "core/timer.h"
+#include "inputs.h"
+#include "io/npy.h"
+#include "io/output.h"
+#include "models/registry.h"
+#include "ops/softmax.h"
+
+static void print_help(void) {
+    printf("usage: segc run -m MODEL.segc -i IMAGE|DIR [-i ...] -o OUTDIR [options]\n\n"
+           "Segments each image with the model and writes the results into OUTDIR (one image) or\n"
+           "OUTDIR/<image name>/ (several images or a directory).\n\n"
+           "  -m, --model FILE     converted weights (.segc, see segc-convert)\n"
+           "  -i, --input PATH     an image (PNG, JPEG, BMP, ...) or a directory of images; repeatable\n"
+           "  -o, --output DIR     output directory (created if missing)\n"
+           "  --save-logits        semantic models: also write logits.npy (float32 [C,H,W])\n"
+           "  --alpha A            overlay opacity of the class colours, 0..1 (default 0.5)\n"
+           "  -t, --threads N      threads (default: SEGC_THREADS or all cores)\n"
+           "  -h, --help           this text\n\n"
+           "Outputs (semantic models): labels.png (class index per pixel), overlay.png, logits.npy.\n");
+}
+
+typedef struct run_options {
+    const char *model_path;
+    const char *out_dir;
+    cli_inputs inputs;
+    int save_logits;
+    double alpha;
+} run_options;
+
+/* Parses the arguments; returns CLI_EXIT_OK to go on, anything else to exit with. */
+static int parse_args(int argc, char **argv, run_options *o, int *want_help) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v;
+        int t = cli_threads_option("run", argc, argv, &i);
+        if (t < 0) return CLI_EXIT_USAGE;
+        if (t > 0) continue;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            *want_help = 1;
+            return CLI_EXIT_OK;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!(v = cli_value("run", argc, argv, &i))) return CLI_EXIT_USAGE;
+            o->model_path = v;
+        } else if (!strcmp(a, "-i") || !strcmp(a, "--input")) {
+            if (!(v = cli_value("run", argc, argv, &i))) return CLI_EXIT_USAGE;
+            if (cli_inputs_add("run", &o->inputs, v)) return CLI_EXIT_USAGE;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!(v = cli_value("run", argc, argv, &i))) return CLI_EXIT_USAGE;
+            o->out_dir = v;
+        } else if (!strcmp(a, "--save-logits")) {
+            o->save_logits = 1;
+        } else if (!strcmp(a, "--alpha")) {
+            if (!(v = cli_value("run", argc, argv, &i))) return CLI_EXIT_USAGE;
+            if (!cli_parse_float("run", "--alpha", v, 0.0, 1.0, &o->alpha)) return CLI_EXIT_USAGE;
+        } else {
+            return cli_usage_error("run", "unknown argument '%.60s'", a);
+        }
+    }
+    if (!o->model_path) return cli_usage_error("run", "missing -m MODEL.segc");
+    if (o->inputs.count == 0) return cli_usage_error("run", "missing -i IMAGE");
+    if (!o->out_dir) return cli_usage_error("run", "missing -o OUTDIR");
+    return CLI_EXIT_OK;
+}
+
+/* Writes labels.png, overlay.png and (optionally) logits.npy of one semantic prediction into dir. */
+static segc_status write_semantic(const run_options *o, const segc_file *file, const char *dir,
+                                  const segc_image *img, const segc_tensor *logits, segc_arena *arena) {
+    char path[4200];
+    int64_t classes = logits->shape[1];
+    if (classes > 256) return segc_fail(SEGC_ERR_UNSUPPORTED, "%lld classes do not fit an 8-bit label PNG", (long long)classes);
+    int64_t shape[2] = {img->height, img->width};
+    segc_tensor labels;
+    segc_status st = segc_tensor_new(arena, SEGC_U8, 2, shape, &labels);
+    if (st || (st = segc_argmax_channels(logits, &labels))) return st;
+    snprintf(path, sizeof path, "%s/labels.png", dir);
+    if ((st = segc_write_label_png(path, labels.data, img->width, img->height))) return st;
+    const char *dataset = NULL;
+    segc_file_get_str(file, "dataset", &dataset);
+    segc_palette_kind pal = segc_palette_for((int)classes, dataset);
+    snprintf(path, sizeof path, "%s/overlay.png", dir);
+    if ((st = segc_write_overlay_png(path, img, labels.data, pal, (float)o->alpha, -1))) return st;
+    if (o->save_logits) {
+        segc_tensor chw;
+        int64_t s3[3] = {classes, img->height, img->width};
+        if ((st = segc_tensor_reshape(logits, 3, s3, &chw))) return st;
+        snprintf(path, sizeof path, "%s/logits.npy", dir);
+        if ((st = segc_npy_write(path, &chw))) return st;
+    }
+    return SEGC_OK;
+}
+
+/* Loads one image, runs the model and writes its outputs into dir (created if `make_dir`). */
+static segc_status process_image(const run_options *o, const segc_arch_entry *entry, const void *model,
+                                 const segc_file *file, segc_ctx *ctx, const char *in, const char *dir, int make_dir) {
+    if (make_dir && cli_mkdirs("run", dir)) return segc_fail(SEGC_ERR_IO, "cannot create %s", dir);
+    segc_image img;
+    segc_status st = segc_image_load(in, &img);
+    if (st) return st;
+    segc_tensor logits;
+    st = entry->semantic(model, ctx, &img, &logits);
+    if (!st) st = write_semantic(o, file, dir, &img, &logits, ctx->arena);
+    segc_image_free(&img);
+    return st;
+}
+
+int cmd_run(int argc, char **argv) {
+    run_options o = {0};
+    o.alpha = 0.5;
+    int want_help = 0;
+    int rc = parse_args(argc, argv, &o, &want_help);
+    if (rc != CLI_EXIT_OK || want_help) {
+        if (want_help) print_help();
+        cli_inputs_free(&o.inputs);
+        return rc;
+    }
+    segc_file *file = NULL;
+    const segc_arch_entry *entry = NULL;
+    void *model = NULL;
+    if (segc_arch_open(o.model_path, &file, &entry, &model)) {
+        cli_inputs_free(&o.inputs);
+        return cli_failure("run", NULL);
+    }
+    if (entry->task != SEGC_TASK_SEMANTIC) {
+        fprintf(stderr, "segc run: %s models are not runnable from the CLI yet\n", entry->arch);
+        entry->free(model);
+        segc_file_close(file);
+        cli_inputs_free(&o.inputs);
+        return CLI_EXIT_FAIL;
+    }
+    segc_arena arena;
+    segc_arena_init(&arena, 0);
+    int failures = 0;
+    double t0 = segc_time_ms();
+    if (cli_mkdirs("run", o.out_dir)) failures = o.inputs.count;
+    for (int k = 0; k < o.inputs.count && failures < o.inputs.count; k++) {
+        const char *in = o.inputs.paths[k];
+        char dir[4096], stem[1024];
+        cli_path_stem(in, stem, sizeof stem);
+        if (o.inputs.count == 1) snprintf(dir, sizeof dir, "%s", o.out_dir);
+        else snprintf(dir, sizeof dir, "%s/%s", o.out_dir, stem);
+        segc_arena_reset(&arena);
+        segc_ctx ctx = segc_ctx_plain(&arena);
+        if (process_image(&o, entry, model, file, &ctx, in, dir, o.inputs.count > 1)) {
+            cli_failure("run", in);
+            failures++;
+        }
+        cli_progress(k + 1, o.inputs.count, stem, segc_time_ms() - t0);
+    }
+    int total = o.inputs.count;
+    segc_arena_free(&arena);
+    entry->free(model);
+    segc_file_close(file);
+    cli_inputs_free(&o.inputs);
+    if (failures) fprintf(stderr, "segc run: %d of %d images failed\n", failures, total);
+    return failures ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}

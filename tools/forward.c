@@ -1,0 +1,23 @@
+/* forward.c - a task-agnostic forward pass (see forward.h). */
+#include "forward.h"
+
+#include <sys/resource.h>
+
+#include "core/status.h"
+
+segc_status cli_forward(const segc_arch_entry *entry, const void *model, segc_ctx *ctx, const segc_image *img) {
+    switch (entry->task) {
+    case SEGC_TASK_SEMANTIC: {
+        segc_tensor logits;
+        return entry->semantic(model, ctx, img, &logits);
+    }
+    default:
+        return segc_fail(SEGC_ERR_UNSUPPORTED, "%s: this command does not support the model's task yet", entry->arch);
+    }
+}
+
+double cli_peak_rss_mib(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (double)ru.ru_maxrss / 1024.0;
+}
