@@ -71,13 +71,30 @@ const segc_file_tensor *segc_file_tensor_at(const segc_file *f, int i);
 const segc_file_tensor *segc_file_find(const segc_file *f, const char *name);   /* NULL if absent */
 
 /* A read-only view of a stored tensor in its stored dtype. SEGC_ERR_NOT_FOUND names the tensor. */
-segc_status segc_file_tensor(const segc_file *f, const char *name, segc_tensor *out);
+segc_status segc_file_tensor_view(const segc_file *f, const char *name, segc_tensor *out);
 /* Same, and checks the shape; SEGC_ERR_SHAPE says expected and found shapes. */
 segc_status segc_file_tensor_expect(const segc_file *f, const char *name, int ndim, const int64_t *shape,
                                     segc_tensor *out);
 
 const char *segc_file_path(const segc_file *f);
 uint64_t segc_file_size(const segc_file *f);
+
+/* Recomputes the trailing whole-file checksum (reads every byte: ~0.1 s per GB from the page cache).
+   segc_file_open checks only the header/metadata/table checksum; this is `segc info --verify`. */
+segc_status segc_file_verify(const segc_file *f);
+
+/* ---- the checksum: XXH64 (seed 0), streaming; see docs/segc-format.md ---- */
+typedef struct segc_xxh64_state {
+    uint64_t v[4];           /* lane accumulators */
+    uint64_t total;          /* bytes so far */
+    uint8_t buf[32];         /* partial stripe */
+    uint32_t nbuf;
+} segc_xxh64_state;
+
+void segc_xxh64_init(segc_xxh64_state *s, uint64_t seed);
+void segc_xxh64_update(segc_xxh64_state *s, const void *data, size_t n);
+uint64_t segc_xxh64_digest(const segc_xxh64_state *s);
+uint64_t segc_xxh64(const void *data, size_t n, uint64_t seed);
 
 /* ---- writer: collects metadata and tensors, then writes the whole file in one go ---- */
 typedef struct segc_file_writer segc_file_writer;
@@ -95,6 +112,14 @@ segc_status segc_file_writer_add_strs(segc_file_writer *w, const char *key, cons
 /* Adds a tensor whose `data` (contiguous, in `dtype`) must stay valid until segc_file_writer_write. */
 segc_status segc_file_writer_add_tensor(segc_file_writer *w, const char *name, segc_dtype dtype, int ndim,
                                         const int64_t *shape, const void *data);
+
+/* Adds a tensor whose bytes are produced while the file is written (so a converter never holds a
+   second copy of the weights): fill(user, dst, offset, nbytes) must write bytes [offset, offset+nbytes)
+   of the tensor's contiguous data in `dtype` into dst. offset and nbytes are multiples of the dtype size;
+   fill is called in increasing offset order, from the thread that called segc_file_writer_write. */
+typedef segc_status (*segc_file_fill_fn)(void *user, void *dst, uint64_t offset, uint64_t nbytes);
+segc_status segc_file_writer_add_tensor_fill(segc_file_writer *w, const char *name, segc_dtype dtype, int ndim,
+                                             const int64_t *shape, segc_file_fill_fn fill, void *user);
 
 /* Writes the file (to a temporary name, then renamed, so a failure never leaves half a file).
    `progress`, if not NULL, is called with bytes written so far and the total. */

@@ -30,7 +30,7 @@ const char *segc_params_name(char *buf, size_t size, const char *fmt, ...) {
 
 /* Looks up `name` and checks its rank and (if given) shape. */
 static segc_status lookup(segc_params *p, const char *name, int ndim, const int64_t *shape, segc_tensor *raw) {
-    segc_status st = segc_file_tensor(p->file, name, raw);
+    segc_status st = segc_file_tensor_view(p->file, name, raw);
     if (st) return st;
     char found[96], want[96];
     if (ndim > 0 && raw->ndim != ndim) {
