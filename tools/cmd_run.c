@@ -1,8 +1,9 @@
 /* cmd_run.c - `segc run`: segment images with any model of this build.
    Semantic models (DeepLabV3+, HRNet) write per image:  labels.png (8-bit class indices at the
    input resolution), overlay.png (the image blended with the dataset palette) and, with
-   --save-logits, logits.npy (float32 [C, H, W]). One image writes into OUTDIR; several images (or a
-   directory) write into OUTDIR/<image name>/. */
+   --save-logits, logits.npy (float32 [C, H, W]). Instance models (Mask R-CNN) write detections.json
+   (COCO results with RLE masks) and overlay.png (run_instance.h). One image writes into OUTDIR;
+   several images (or a directory) write into OUTDIR/<image name>/. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "io/output.h"
 #include "models/registry.h"
 #include "ops/softmax.h"
+#include "run_instance.h"
 
 static void print_help(void) {
     printf("usage: segc run -m MODEL.segc -i IMAGE|DIR [-i ...] -o OUTDIR [options]\n\n"
@@ -25,9 +27,13 @@ static void print_help(void) {
            "  -o, --output DIR     output directory (created if missing)\n"
            "  --save-logits        semantic models: also write logits.npy (float32 [C,H,W])\n"
            "  --alpha A            overlay opacity of the class colours, 0..1 (default 0.5)\n"
+           "  --score-threshold S  instance models: draw detections scoring >= S (default 0.5);\n"
+           "                       detections.json always lists every detection\n"
            "  -t, --threads N      threads (default: SEGC_THREADS or all cores)\n"
            "  -h, --help           this text\n\n"
-           "Outputs (semantic models): labels.png (class index per pixel), overlay.png, logits.npy.\n");
+           "Outputs: semantic models (DeepLabV3+, HRNet): labels.png (class index per pixel), overlay.png,\n"
+           "logits.npy. Instance models (Mask R-CNN): detections.json (COCO results format: bbox [x,y,w,h],\n"
+           "score, category_id, category_name, segmentation as COCO RLE with compressed counts), overlay.png.\n");
 }
 
 typedef struct run_options {
@@ -36,6 +42,7 @@ typedef struct run_options {
     cli_inputs inputs;
     int save_logits;
     double alpha;
+    double score_threshold;
 } run_options;
 
 /* Parses the arguments; returns CLI_EXIT_OK to go on, anything else to exit with. */
@@ -60,6 +67,9 @@ static int parse_args(int argc, char **argv, run_options *o, int *want_help) {
             o->out_dir = v;
         } else if (!strcmp(a, "--save-logits")) {
             o->save_logits = 1;
+        } else if (!strcmp(a, "--score-threshold")) {
+            if (!(v = cli_value("run", argc, argv, &i))) return CLI_EXIT_USAGE;
+            if (!cli_parse_float("run", "--score-threshold", v, 0.0, 1.0, &o->score_threshold)) return CLI_EXIT_USAGE;
         } else if (!strcmp(a, "--alpha")) {
             if (!(v = cli_value("run", argc, argv, &i))) return CLI_EXIT_USAGE;
             if (!cli_parse_float("run", "--alpha", v, 0.0, 1.0, &o->alpha)) return CLI_EXIT_USAGE;
@@ -100,6 +110,20 @@ static segc_status write_semantic(const run_options *o, const segc_file *file, c
     return SEGC_OK;
 }
 
+/* Writes detections.json and overlay.png of one instance prediction into dir. */
+static segc_status write_instance(const run_options *o, const segc_file *file, const char *dir, const segc_image *img,
+                                  const segc_detections *d) {
+    char path[4200];
+    const segc_kv *kv = segc_file_kv_find(file, "class_names");
+    const char *const *names = kv && kv->type == SEGC_KV_STRING_ARRAY ? kv->strs : NULL;
+    int num_names = names ? (int)kv->count : 0;
+    snprintf(path, sizeof path, "%s/detections.json", dir);
+    segc_status st = run_write_detections_json(path, d, names, num_names);
+    if (st) return st;
+    snprintf(path, sizeof path, "%s/overlay.png", dir);
+    return run_write_instance_overlay(path, img, d, (float)o->score_threshold, (float)o->alpha);
+}
+
 /* Loads one image, runs the model and writes its outputs into dir (created if `make_dir`). */
 static segc_status process_image(const run_options *o, const segc_arch_entry *entry, const void *model,
                                  const segc_file *file, segc_ctx *ctx, const char *in, const char *dir, int make_dir) {
@@ -107,9 +131,15 @@ static segc_status process_image(const run_options *o, const segc_arch_entry *en
     segc_image img;
     segc_status st = segc_image_load(in, &img);
     if (st) return st;
-    segc_tensor logits;
-    st = entry->semantic(model, ctx, &img, &logits);
-    if (!st) st = write_semantic(o, file, dir, &img, &logits, ctx->arena);
+    if (entry->task == SEGC_TASK_SEMANTIC) {
+        segc_tensor logits;
+        st = entry->semantic(model, ctx, &img, &logits);
+        if (!st) st = write_semantic(o, file, dir, &img, &logits, ctx->arena);
+    } else {
+        segc_detections d;
+        st = entry->instance(model, ctx, &img, &d);
+        if (!st) st = write_instance(o, file, dir, &img, &d);
+    }
     segc_image_free(&img);
     return st;
 }
@@ -117,6 +147,7 @@ static segc_status process_image(const run_options *o, const segc_arch_entry *en
 int cmd_run(int argc, char **argv) {
     run_options o = {0};
     o.alpha = 0.5;
+    o.score_threshold = 0.5;
     int want_help = 0;
     int rc = parse_args(argc, argv, &o, &want_help);
     if (rc != CLI_EXIT_OK || want_help) {
@@ -131,7 +162,7 @@ int cmd_run(int argc, char **argv) {
         cli_inputs_free(&o.inputs);
         return cli_failure("run", NULL);
     }
-    if (entry->task != SEGC_TASK_SEMANTIC) {
+    if (entry->task != SEGC_TASK_SEMANTIC && entry->task != SEGC_TASK_INSTANCE) {
         fprintf(stderr, "segc run: %s models are not runnable from the CLI yet\n", entry->arch);
         entry->free(model);
         segc_file_close(file);

@@ -11,6 +11,10 @@ segc_status cli_forward(const segc_arch_entry *entry, const void *model, segc_ct
         segc_tensor logits;
         return entry->semantic(model, ctx, img, &logits);
     }
+    case SEGC_TASK_INSTANCE: {
+        segc_detections d;
+        return entry->instance(model, ctx, img, &d);
+    }
     default:
         return segc_fail(SEGC_ERR_UNSUPPORTED, "%s: this command does not support the model's task yet", entry->arch);
     }

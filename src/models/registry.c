@@ -5,9 +5,17 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "models/maskrcnn.h"
+
+/* Mask R-CNN with torchvision's default settings. */
+static segc_status maskrcnn_instance(const void *model, segc_ctx *ctx, const segc_image *img, segc_detections *out) {
+    return segc_maskrcnn_detect(model, ctx, img, NULL, out);
+}
 
 static const segc_arch_entry entries[] = {
-    {NULL, SEGC_TASK_SEMANTIC, NULL, NULL, NULL},
+    {.arch = "maskrcnn", .task = SEGC_TASK_INSTANCE, .load = segc_maskrcnn_load, .free = segc_maskrcnn_free,
+     .instance = maskrcnn_instance},
+    {.arch = NULL},
 };
 #define NENTRIES ((int)(sizeof entries / sizeof entries[0]) - 1)
 

@@ -7,6 +7,7 @@
 #include "core/ctx.h"
 #include "io/image.h"
 #include "io/segc_file.h"
+#include "models/detections.h"
 
 typedef enum segc_task {
     SEGC_TASK_SEMANTIC = 0,   /* image -> per-pixel class logits (DeepLabV3+, HRNet) */
@@ -21,6 +22,8 @@ typedef struct segc_arch_entry {
     void (*free)(void *model);
     /* SEGC_TASK_SEMANTIC: logits [1, K, H, W] at the image's size, allocated from ctx->arena. */
     segc_status (*semantic)(const void *model, segc_ctx *ctx, const segc_image *img, segc_tensor *logits);
+    /* SEGC_TASK_INSTANCE: detections with pasted masks at the image's size, arrays from ctx->arena. */
+    segc_status (*instance)(const void *model, segc_ctx *ctx, const segc_image *img, segc_detections *out);
 } segc_arch_entry;
 
 /* The entry for an arch name, or NULL (with segc_last_error() naming the supported ones). */

@@ -1,0 +1,81 @@
+/* maskrcnn_backbone.c - resnet_fpn_backbone of torchvision (models/detection/backbone_utils.py,
+   ops/feature_pyramid_network.py): ResNet body (nn/resnet.h, FrozenBatchNorm folded) returning layer1..4,
+   FPN with 1x1 lateral convs, top-down nearest upsampling to the lateral's size, 3x3 output convs, and
+   LastLevelMaxPool (max_pool2d kernel 1 stride 2 of the last output) as level 'pool'.
+   Checkpoint names: "backbone.body.*", "backbone.fpn.inner_blocks.<i>.0.*" and
+   "backbone.fpn.layer_blocks.<i>.0.*" (torchvision >= 0.13), or the same without ".0" (older files). */
+#include <stdio.h>
+
+#include "core/status.h"
+#include "models/maskrcnn_internal.h"
+#include "ops/conv.h"
+#include "ops/elementwise.h"
+#include "ops/resize.h"
+
+const char *maskrcnn_module(const segc_params *p, char *buf, size_t size, const char *current, const char *legacy) {
+    char probe[160];
+    snprintf(probe, sizeof probe, "%s.weight", current);
+    snprintf(buf, size, "%s", segc_params_has(p, probe) ? current : legacy);
+    return buf;
+}
+
+/* Loads an FPN conv stored as "<name>.0.weight" (current torchvision) or "<name>.weight" (older files). */
+static segc_status load_fpn_conv(segc_params *p, const char *name, int64_t out_c, int64_t in_c, int k,
+                                 maskrcnn_conv *c) {
+    char current[96], mod[96];
+    snprintf(current, sizeof current, "%s.0", name);
+    maskrcnn_module(p, mod, sizeof mod, current, name);
+    int64_t shape[4] = {out_c, in_c, k, k};
+    return segc_params_conv_bn(p, mod, NULL, 0, shape, &c->w, &c->b);
+}
+
+segc_status maskrcnn_backbone_load(segc_maskrcnn *m) {
+    segc_status st = segc_resnet_load(&m->params, "backbone.body", NULL, NULL, MASKRCNN_FROZEN_BN_EPS, &m->body);
+    if (st) return segc_fail_context(st, "backbone.body");
+    m->body_loaded = 1;
+    char name[64];
+    for (int i = 0; i < 4; i++) {
+        int64_t in_c = segc_resnet_channels(&m->body, i + 1);
+        segc_params_name(name, sizeof name, "backbone.fpn.inner_blocks.%d", i);
+        if ((st = load_fpn_conv(&m->params, name, 256, in_c, 1, &m->fpn_inner[i]))) return st;
+        segc_params_name(name, sizeof name, "backbone.fpn.layer_blocks.%d", i);
+        if ((st = load_fpn_conv(&m->params, name, 256, 256, 3, &m->fpn_layer[i]))) return st;
+    }
+    return SEGC_OK;
+}
+
+segc_status maskrcnn_backbone_forward(const segc_maskrcnn *m, segc_ctx *ctx, const segc_tensor *x,
+                                      segc_tensor feats[MASKRCNN_FPN_LEVELS]) {
+    segc_arena *arena = ctx->arena;
+    segc_tensor c[4], inner[4];
+    unsigned want = SEGC_RESNET_LAYER(1) | SEGC_RESNET_LAYER(2) | SEGC_RESNET_LAYER(3) | SEGC_RESNET_LAYER(4);
+    segc_status st = segc_resnet_forward(&m->body, arena, x, want, c);
+    if (st) return st;
+    for (int i = 0; i < 4 && !st; i++) st = segc_tapf(ctx, &c[i], "backbone.body.layer%d", i + 1);
+
+    segc_conv2d_params p1 = segc_conv2d_params_make(1, 0, 1, 1), p3 = segc_conv2d_params_make(1, 1, 1, 1);
+    segc_resize_params nearest = segc_resize_params_make(SEGC_RESIZE_NEAREST, 0);
+    /* top-down: last_inner = inner_blocks[i](c[i]) + nearest_upsample(last_inner, size of c[i]) */
+    for (int i = 3; i >= 0 && !st; i--) {
+        st = segc_conv2d_new(arena, &c[i], &m->fpn_inner[i].w, &m->fpn_inner[i].b, &p1, &inner[i]);
+        if (!st && i < 3) {
+            segc_arena_mark mark = segc_arena_get_mark(arena);
+            segc_tensor up;
+            st = segc_resize_new(arena, &inner[i + 1], &nearest, inner[i].shape[2], inner[i].shape[3], &up);
+            if (!st) st = segc_add_inplace(&inner[i], &up, SEGC_ACT_NONE);
+            segc_arena_release(arena, mark);
+        }
+        if (!st) st = segc_conv2d_new(arena, &inner[i], &m->fpn_layer[i].w, &m->fpn_layer[i].b, &p3, &feats[i]);
+    }
+    if (st) return st;
+    /* 'pool': max_pool2d(kernel 1, stride 2) is every other pixel of level '3' */
+    segc_tensor view = feats[3];
+    view.shape[2] = (feats[3].shape[2] + 1) / 2;
+    view.shape[3] = (feats[3].shape[3] + 1) / 2;
+    view.stride[2] *= 2;
+    view.stride[3] *= 2;
+    if ((st = segc_tensor_contiguous(arena, &view, &feats[4]))) return st;
+    static const char *names[MASKRCNN_FPN_LEVELS] = {"0", "1", "2", "3", "pool"};
+    for (int i = 0; i < MASKRCNN_FPN_LEVELS && !st; i++) st = segc_tapf(ctx, &feats[i], "backbone.fpn.%s", names[i]);
+    return st;
+}
