@@ -17,6 +17,7 @@
 #include "models/registry.h"
 #include "ops/softmax.h"
 #include "run_instance.h"
+#include "run_prompt.h"
 
 static void print_help(void) {
     printf("usage: segc run -m MODEL.segc -i IMAGE|DIR [-i ...] -o OUTDIR [options]\n\n"
@@ -26,6 +27,13 @@ static void print_help(void) {
            "  -i, --input PATH     an image (PNG, JPEG, BMP, ...) or a directory of images; repeatable\n"
            "  -o, --output DIR     output directory (created if missing)\n"
            "  --save-logits        semantic models: also write logits.npy (float32 [C,H,W])\n"
+           "  -p, --point X,Y[,L]  SAM 2: a point prompt in pixels, label L 1 (default) or 0; repeatable\n"
+           "  -b, --box X0,Y0,X1,Y1  SAM 2: a box prompt in pixels\n"
+           "  --mask-input F.npy   SAM 2: low-res mask logits [1,256,256] from a previous low_res_logits.npy\n"
+           "  --multimask          SAM 2: three masks instead of one\n"
+           "  --prompts F.jsonl    SAM 2: many prompt sets on one encoded image, one JSON object per line\n"
+           "                       {\"points\": [[x,y,label],...], \"box\": [x0,y0,x1,y1], \"multimask\": true,\n"
+           "                       \"mask_input\": \"f.npy\"}; set n writes into OUTDIR/prompt_<n>/\n"
            "  --alpha A            overlay opacity of the class colours, 0..1 (default 0.5)\n"
            "  --score-threshold S  instance models: draw detections scoring >= S (default 0.5);\n"
            "                       detections.json always lists every detection\n"
@@ -33,7 +41,9 @@ static void print_help(void) {
            "  -h, --help           this text\n\n"
            "Outputs: semantic models (DeepLabV3+, HRNet): labels.png (class index per pixel), overlay.png,\n"
            "logits.npy. Instance models (Mask R-CNN): detections.json (COCO results format: bbox [x,y,w,h],\n"
-           "score, category_id, category_name, segmentation as COCO RLE with compressed counts), overlay.png.\n");
+           "score, category_id, category_name, segmentation as COCO RLE with compressed counts), overlay.png.\n"
+           "Promptable models (SAM 2): mask_K.png (255 inside), scores.json (iou, object_score_logit),\n"
+           "low_res_logits.npy (float32 [K,256,256]).\n");
 }
 
 typedef struct run_options {
@@ -43,6 +53,8 @@ typedef struct run_options {
     int save_logits;
     double alpha;
     double score_threshold;
+    run_prompt_set prompt;      /* SAM 2 prompts from -p / -b / --mask-input / --multimask */
+    const char *prompts_file;   /* --prompts */
 } run_options;
 
 /* Parses the arguments; returns CLI_EXIT_OK to go on, anything else to exit with. */
@@ -67,6 +79,19 @@ static int parse_args(int argc, char **argv, run_options *o, int *want_help) {
             o->out_dir = v;
         } else if (!strcmp(a, "--save-logits")) {
             o->save_logits = 1;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--point")) {
+            if (!(v = cli_value("run", argc, argv, &i)) || run_prompt_add_point("run", v, &o->prompt)) return CLI_EXIT_USAGE;
+        } else if (!strcmp(a, "-b") || !strcmp(a, "--box")) {
+            if (!(v = cli_value("run", argc, argv, &i)) || run_prompt_set_box("run", v, &o->prompt)) return CLI_EXIT_USAGE;
+        } else if (!strcmp(a, "--mask-input")) {
+            if (!(v = cli_value("run", argc, argv, &i))) return CLI_EXIT_USAGE;
+            if (strlen(v) >= sizeof o->prompt.mask_input) return cli_usage_error("run", "--mask-input path too long");
+            snprintf(o->prompt.mask_input, sizeof o->prompt.mask_input, "%s", v);
+        } else if (!strcmp(a, "--multimask")) {
+            o->prompt.multimask = 1;
+        } else if (!strcmp(a, "--prompts")) {
+            if (!(v = cli_value("run", argc, argv, &i))) return CLI_EXIT_USAGE;
+            o->prompts_file = v;
         } else if (!strcmp(a, "--score-threshold")) {
             if (!(v = cli_value("run", argc, argv, &i))) return CLI_EXIT_USAGE;
             if (!cli_parse_float("run", "--score-threshold", v, 0.0, 1.0, &o->score_threshold)) return CLI_EXIT_USAGE;
@@ -124,6 +149,33 @@ static segc_status write_instance(const run_options *o, const segc_file *file, c
     return run_write_instance_overlay(path, img, d, (float)o->score_threshold, (float)o->alpha);
 }
 
+/* Encodes the image once, then predicts the command-line prompt set or every line of --prompts. */
+static segc_status run_promptable(const run_options *o, const void *model, segc_ctx *ctx, const segc_image *img,
+                                  const char *dir) {
+    segc_sam2_embedding emb;
+    segc_status st = segc_sam2_encode(model, ctx, img, &emb);
+    if (st) return st;
+    if (!o->prompts_file) return run_prompt_predict(model, ctx, &emb, &o->prompt, dir);
+    FILE *fp = fopen(o->prompts_file, "rb");
+    if (!fp) return segc_fail(SEGC_ERR_IO, "cannot open %s", o->prompts_file);
+    char line[65536], sub[4200];
+    int n = 0;
+    while (!st && fgets(line, sizeof line, fp)) {
+        if (!strchr(line, '{')) continue;   /* blank lines */
+        run_prompt_set p;
+        if ((st = run_prompt_parse_json(line, &p))) {
+            st = segc_fail_context(st, "%s: prompt set %d", o->prompts_file, n);
+            break;
+        }
+        snprintf(sub, sizeof sub, "%s/prompt_%d", dir, n++);
+        if (cli_mkdirs("run", sub)) st = segc_fail(SEGC_ERR_IO, "cannot create %s", sub);
+        else st = run_prompt_predict(model, ctx, &emb, &p, sub);
+    }
+    fclose(fp);
+    if (!st && n == 0) st = segc_fail(SEGC_ERR_INVALID_ARG, "%s holds no prompt set", o->prompts_file);
+    return st;
+}
+
 /* Loads one image, runs the model and writes its outputs into dir (created if `make_dir`). */
 static segc_status process_image(const run_options *o, const segc_arch_entry *entry, const void *model,
                                  const segc_file *file, segc_ctx *ctx, const char *in, const char *dir, int make_dir) {
@@ -135,10 +187,12 @@ static segc_status process_image(const run_options *o, const segc_arch_entry *en
         segc_tensor logits;
         st = entry->semantic(model, ctx, &img, &logits);
         if (!st) st = write_semantic(o, file, dir, &img, &logits, ctx->arena);
-    } else {
+    } else if (entry->task == SEGC_TASK_INSTANCE) {
         segc_detections d;
         st = entry->instance(model, ctx, &img, &d);
         if (!st) st = write_instance(o, file, dir, &img, &d);
+    } else {
+        st = run_promptable(o, model, ctx, &img, dir);
     }
     segc_image_free(&img);
     return st;
@@ -162,12 +216,13 @@ int cmd_run(int argc, char **argv) {
         cli_inputs_free(&o.inputs);
         return cli_failure("run", NULL);
     }
-    if (entry->task != SEGC_TASK_SEMANTIC && entry->task != SEGC_TASK_INSTANCE) {
-        fprintf(stderr, "segc run: %s models are not runnable from the CLI yet\n", entry->arch);
+    int no_prompt = !o.prompt.num_points && !o.prompt.has_box && !o.prompt.mask_input[0] && !o.prompts_file;
+    if (entry->task == SEGC_TASK_PROMPTABLE && no_prompt) {
+        fprintf(stderr, "segc run: %s needs a prompt: -p X,Y, -b X0,Y0,X1,Y1, --mask-input or --prompts\n", entry->arch);
         entry->free(model);
         segc_file_close(file);
         cli_inputs_free(&o.inputs);
-        return CLI_EXIT_FAIL;
+        return CLI_EXIT_USAGE;
     }
     segc_arena arena;
     segc_arena_init(&arena, 0);

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include "core/status.h"
+#include "models/sam2.h"
 
 segc_status cli_forward(const segc_arch_entry *entry, const void *model, segc_ctx *ctx, const segc_image *img) {
     switch (entry->task) {
@@ -14,6 +15,10 @@ segc_status cli_forward(const segc_arch_entry *entry, const void *model, segc_ct
     case SEGC_TASK_INSTANCE: {
         segc_detections d;
         return entry->instance(model, ctx, img, &d);
+    }
+    case SEGC_TASK_PROMPTABLE: {   /* the image encoder: what dump/profile/bench measure */
+        segc_sam2_embedding emb;
+        return segc_sam2_encode(model, ctx, img, &emb);
     }
     default:
         return segc_fail(SEGC_ERR_UNSUPPORTED, "%s: this command does not support the model's task yet", entry->arch);

@@ -6,6 +6,7 @@
 
 #include "core/status.h"
 #include "models/maskrcnn.h"
+#include "models/sam2.h"
 
 /* Mask R-CNN with torchvision's default settings. */
 static segc_status maskrcnn_instance(const void *model, segc_ctx *ctx, const segc_image *img, segc_detections *out) {
@@ -15,6 +16,7 @@ static segc_status maskrcnn_instance(const void *model, segc_ctx *ctx, const seg
 static const segc_arch_entry entries[] = {
     {.arch = "maskrcnn", .task = SEGC_TASK_INSTANCE, .load = segc_maskrcnn_load, .free = segc_maskrcnn_free,
      .instance = maskrcnn_instance},
+    {.arch = "sam2", .task = SEGC_TASK_PROMPTABLE, .load = segc_sam2_load, .free = segc_sam2_free},
     {.arch = NULL},
 };
 #define NENTRIES ((int)(sizeof entries / sizeof entries[0]) - 1)
