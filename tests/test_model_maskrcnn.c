@@ -207,7 +207,13 @@ static void check_detections(const char *dir, const segc_detections *d) {
     double ds = matched_diff(d->scores, ref_scores, match, n, 1);
     int64_t mm = (int64_t)d->mask_size * d->mask_size;
     double dm = matched_diff(d->mask_logits, ref_masks, match, n, mm);
-    printf("  detection scores %.3g, mask logits %.3g (max |diff|)\n", ds, dm);
+    double db = matched_diff(d->boxes, ref_boxes, match, n, 4);
+    printf("  detection boxes %.3g px, scores %.3g, mask logits %.3g (max |diff|)\n", db, ds, dm);
+    for (int64_t i = 0; i < n && dm > 1e-3; i++) {   /* which detections' masks differ, for diagnosis */
+        double di = matched_diff(d->mask_logits + match[i] * mm, ref_masks + i * mm, (int64_t[]){0}, 1, mm);
+        double bi = matched_diff(d->boxes + 4 * match[i], ref_boxes + 4 * i, (int64_t[]){0}, 1, 4);
+        if (di > 1e-3) printf("    detection %lld: mask logits %.3g, box %.3g px, score %.4f\n", (long long)i, di, bi, ref_scores[i]);
+    }
     ck_assert_msg(ds <= 1e-3 && dm <= 1e-3, "detection scores / mask logits differ: %g %g", ds, dm);
     size_t plane = (size_t)d->width * (size_t)d->height;
     const int32_t *areas = area_npy.data;

@@ -65,6 +65,7 @@ static size_t xxh_stripes(uint64_t v[4], const uint8_t *p, size_t n) {
 }
 
 void segc_xxh64_update(segc_xxh64_state *s, const void *data, size_t n) {
+    if (n == 0) return;   /* data may be NULL then (an empty section) */
     const uint8_t *p = data;
     s->total += n;
     if (s->nbuf) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "models/hrnet.h"
 #include "models/maskrcnn.h"
 #include "models/sam2.h"
 
@@ -14,6 +15,8 @@ static segc_status maskrcnn_instance(const void *model, segc_ctx *ctx, const seg
 }
 
 static const segc_arch_entry entries[] = {
+    {.arch = "hrnet", .task = SEGC_TASK_SEMANTIC, .load = segc_hrnet_load, .free = segc_hrnet_free,
+     .semantic = segc_hrnet_semantic},
     {.arch = "maskrcnn", .task = SEGC_TASK_INSTANCE, .load = segc_maskrcnn_load, .free = segc_maskrcnn_free,
      .instance = maskrcnn_instance},
     {.arch = "sam2", .task = SEGC_TASK_PROMPTABLE, .load = segc_sam2_load, .free = segc_sam2_free},

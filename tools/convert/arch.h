@@ -42,6 +42,11 @@ typedef struct convert_arch {
     int (*keep)(const char *name);
 } convert_arch;
 
+/* The hooks compiled into this build, for --help and --arch (convert.c). */
+int convert_arch_count(void);
+const convert_arch *convert_arch_at(int i);
+const convert_arch *convert_arch_by_name(const char *name);   /* NULL if unknown */
+
 extern const convert_arch convert_arch_deeplab;   /* arch_deeplab.c */
 extern const convert_arch convert_arch_hrnet;     /* arch_hrnet.c */
 extern const convert_arch convert_arch_maskrcnn;  /* arch_maskrcnn.c */

@@ -1,0 +1,281 @@
+/* sam2.c - whole-model benchmark of the SAM 2 image predictor: encode (preprocess, Hiera, FPN neck) and one
+   predict() call (one positive point, multimask) at 1024x1024 on the reference input, timed in segc and in
+   the authors' PyTorch code (SAM2ImagePredictor.set_image / predict) in the same run on the same thread
+   count; prints both median times, the ratio and the peak RSS of each process.
+   The PyTorch side runs only when SEGC_SAM2_SRC points at a checkout of facebookresearch/sam2 and
+   /usr/bin/python3 has torch; else it says it is skipped. Its modules are built from the hyper-parameters
+   stored in the .segc metadata (hydra, iopath and tqdm are stubbed when absent); torch < 2.0 gets a plain-math scaled_dot_product_attention.
+   Usage: bench_sam2 [--threads N] [--runs K] [WEIGHTS.pt|.segc [IMAGE]]
+   Defaults: ../shared/weights/sam2.1_hiera_tiny_random_bf16.pt (SEGC_SHARED) and
+   ../shared/reference/sam2.1_tiny/truck_point/input.png. Not part of `meson test`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "convert.h"
+#include "core/arena.h"
+#include "core/ctx.h"
+#include "core/timer.h"
+#include "io/image.h"
+#include "io/segc_file.h"
+#include "models/sam2.h"
+#include "segc.h"
+
+#define MAX_RUNS 32
+#define PYTHON "/usr/bin/python3"
+
+/* The PyTorch side. argv: src weights image threads runs cfg_json. Prints encode/predict medians. */
+static const char *torch_script =
+    "import sys, time, resource, types, json\n"
+    "src, weights, image, threads, runs, cfg = sys.argv[1:7]\n"
+    "sys.path.insert(0, src)\n"
+    "cfg = json.loads(cfg)\n"
+    "try: import tqdm\n"
+    "except ImportError:\n"
+    "    m = types.ModuleType('tqdm'); m.tqdm = lambda x, *a, **k: x; sys.modules['tqdm'] = m\n"
+    "try: import iopath\n"
+    "except ImportError:  # hieradet.py imports g_pathmgr only to load pretrained trunks\n"
+    "    f = types.ModuleType('iopath.common.file_io'); f.g_pathmgr = None\n"
+    "    sys.modules.update({'iopath': types.ModuleType('iopath'), 'iopath.common': types.ModuleType('iopath.common'),\n"
+    "                        'iopath.common.file_io': f})\n"
+    "try: import hydra\n"
+    "except ImportError:\n"
+    "    h = types.ModuleType('hydra'); h.initialize_config_module = lambda *a, **k: None\n"
+    "    g = types.ModuleType('hydra.core.global_hydra')\n"
+    "    g.GlobalHydra = types.SimpleNamespace(instance=lambda: types.SimpleNamespace(is_initialized=lambda: True))\n"
+    "    sys.modules.update({'hydra': h, 'hydra.core': types.ModuleType('hydra.core'), 'hydra.core.global_hydra': g})\n"
+    "import numpy as np, torch, torch.nn.functional as F\n"
+    "from PIL import Image\n"
+    "if not hasattr(F, 'scaled_dot_product_attention'):\n"
+    "    F.scaled_dot_product_attention = lambda q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False: "
+    "(q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(-1) @ v\n"
+    "torch.set_num_threads(int(threads))\n"
+    "from sam2.modeling.backbones.hieradet import Hiera\n"
+    "from sam2.modeling.backbones.image_encoder import ImageEncoder, FpnNeck\n"
+    "from sam2.modeling.position_encoding import PositionEmbeddingSine\n"
+    "from sam2.modeling.sam.prompt_encoder import PromptEncoder\n"
+    "from sam2.modeling.sam.mask_decoder import MaskDecoder\n"
+    "from sam2.modeling.sam.transformer import TwoWayTransformer\n"
+    "from sam2.modeling.sam2_base import SAM2Base\n"
+    "from sam2.sam2_image_predictor import SAM2ImagePredictor\n"
+    "from sam2.utils.transforms import SAM2Transforms\n"
+    "class M(torch.nn.Module):\n"
+    "    forward_image = SAM2Base.forward_image\n"
+    "    _prepare_backbone_features = SAM2Base._prepare_backbone_features\n"
+    "m = M()\n"
+    "trunk = Hiera(embed_dim=cfg['embed_dim'], num_heads=cfg['num_heads'], stages=cfg['stages'],\n"
+    "    global_att_blocks=cfg['global_att_blocks'], window_spec=cfg['window_spec'],\n"
+    "    window_pos_embed_bkg_spatial_size=cfg['bkg'])\n"
+    "chans = [cfg['embed_dim'] * 2 ** i for i in range(3, -1, -1)]\n"
+    "neck = FpnNeck(PositionEmbeddingSine(256, normalize=True, scale=None, temperature=10000), d_model=256,\n"
+    "    backbone_channel_list=chans, fpn_top_down_levels=[2, 3], fpn_interp_model='nearest')\n"
+    "m.image_encoder = ImageEncoder(trunk, neck, scalp=1)\n"
+    "m.sam_prompt_encoder = PromptEncoder(embed_dim=256, image_embedding_size=(64, 64), input_image_size=(1024, 1024),\n"
+    "    mask_in_chans=16)\n"
+    "m.sam_mask_decoder = MaskDecoder(num_multimask_outputs=3, transformer=TwoWayTransformer(depth=2,\n"
+    "    embedding_dim=256, mlp_dim=2048, num_heads=8), transformer_dim=256, iou_head_depth=3, iou_head_hidden_dim=256,\n"
+    "    use_high_res_features=True, iou_prediction_use_sigmoid=True, pred_obj_scores=True, pred_obj_scores_mlp=True,\n"
+    "    use_multimask_token_for_obj_ptr=True, dynamic_multimask_via_stability=True,\n"
+    "    dynamic_multimask_stability_delta=0.05, dynamic_multimask_stability_thresh=0.98)\n"
+    "m.no_mem_embed = torch.nn.Parameter(torch.zeros(1, 1, 256))\n"
+    "m.use_high_res_features_in_sam, m.num_feature_levels, m.directly_add_no_mem_embed = True, 3, True\n"
+    "sd = torch.load(weights, map_location='cpu')['model']\n"
+    "keep = ('image_encoder.', 'sam_prompt_encoder.', 'sam_mask_decoder.', 'no_mem_embed')\n"
+    "m.load_state_dict({k: v.float() for k, v in sd.items() if k.startswith(keep)})\n"
+    "m.eval(); m.device = torch.device('cpu')\n"
+    "p = object.__new__(SAM2ImagePredictor)\n"
+    "p.model, p._transforms, p.mask_threshold = m, SAM2Transforms(1024, 0.0), 0.0\n"
+    "p._bb_feat_sizes = [(256, 256), (128, 128), (64, 64)]\n"
+    "img = np.asarray(Image.open(image).convert('RGB'))\n"
+    "pt = np.array([[img.shape[1] * 0.28, img.shape[0] * 0.31]]); lab = np.array([1])\n"
+    "te, tp = [], []\n"
+    "with torch.no_grad():\n"
+    "    p.set_image(img); p.predict(point_coords=pt, point_labels=lab, multimask_output=True)\n"
+    "    for i in range(int(runs)):\n"
+    "        t0 = time.perf_counter(); p.set_image(img); t1 = time.perf_counter()\n"
+    "        p.predict(point_coords=pt, point_labels=lab, multimask_output=True); t2 = time.perf_counter()\n"
+    "        te.append((t1 - t0) * 1e3); tp.append((t2 - t1) * 1e3)\n"
+    "te.sort(); tp.sort()\n"
+    "print('encode_ms %.3f predict_ms %.3f rss_kb %d' % (te[len(te) // 2], tp[len(tp) // 2],\n"
+    "      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n";
+
+static double median(double *t, int n) {
+    for (int i = 1; i < n; i++)   /* insertion sort: n is tiny */
+        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+            double s = t[j];
+            t[j] = t[j - 1], t[j - 1] = s;
+        }
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static long peak_rss_kb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* Median encode and predict ms over `runs` after one warm-up; nonzero on failure. */
+static int time_segc(const void *model, const segc_image *img, int runs, double *enc_ms, double *pred_ms,
+                     double *arena_mb) {
+    segc_arena arena;
+    segc_arena_init(&arena, 0);
+    segc_ctx ctx = segc_ctx_plain(&arena);
+    const segc_sam2_point pt = {img->width * 0.28f, img->height * 0.31f, 1};
+    const segc_sam2_prompts pr = {.num_points = 1, .points = &pt};
+    segc_sam2_embedding emb;
+    segc_sam2_outputs out;
+    double te[MAX_RUNS], tp[MAX_RUNS];
+    segc_status st = segc_sam2_encode(model, &ctx, img, &emb);
+    if (!st) st = segc_sam2_predict(model, &ctx, &emb, &pr, 1, 0, &out);
+    for (int i = 0; i < runs && !st; i++) {
+        segc_arena_reset(&arena);
+        double t0 = segc_time_ms();
+        st = segc_sam2_encode(model, &ctx, img, &emb);
+        double t1 = segc_time_ms();
+        if (!st) st = segc_sam2_predict(model, &ctx, &emb, &pr, 1, 0, &out);
+        te[i] = t1 - t0;
+        tp[i] = segc_time_ms() - t1;
+    }
+    *arena_mb = (double)arena.peak / (1 << 20);
+    segc_arena_free(&arena);
+    if (st) {
+        fprintf(stderr, "segc: %s\n", segc_last_error());
+        return 1;
+    }
+    *enc_ms = median(te, runs);
+    *pred_ms = median(tp, runs);
+    return 0;
+}
+
+/* The trunk hyper-parameters of the .segc metadata as JSON for the PyTorch side. */
+static void config_json(const segc_file *f, char *buf, size_t size) {
+    int64_t ed = 0, nh = 0, st[4] = {0}, ws[4] = {0}, gb[3] = {0}, bkg[2] = {0};
+    segc_file_get_int(f, "sam2.embed_dim", &ed);
+    segc_file_get_int(f, "sam2.num_heads", &nh);
+    segc_file_get_ints(f, "sam2.stages", st, 4);
+    segc_file_get_ints(f, "sam2.window_spec", ws, 4);
+    segc_file_get_ints(f, "sam2.global_att_blocks", gb, 3);
+    segc_file_get_ints(f, "sam2.window_pos_embed_bkg_spatial_size", bkg, 2);
+    snprintf(buf, size,
+             "{\"embed_dim\": %lld, \"num_heads\": %lld, \"stages\": [%lld, %lld, %lld, %lld], "
+             "\"window_spec\": [%lld, %lld, %lld, %lld], \"global_att_blocks\": [%lld, %lld, %lld], "
+             "\"bkg\": [%lld, %lld]}",
+             (long long)ed, (long long)nh, (long long)st[0], (long long)st[1], (long long)st[2], (long long)st[3],
+             (long long)ws[0], (long long)ws[1], (long long)ws[2], (long long)ws[3], (long long)gb[0],
+             (long long)gb[1], (long long)gb[2], (long long)bkg[0], (long long)bkg[1]);
+}
+
+/* Runs the PyTorch script; 0 with its medians and peak RSS, or -1 (reason printed). */
+static int time_torch(const char *weights, const char *image, const char *cfg, int threads, int runs, double *enc_ms,
+                      double *pred_ms, long *rss_kb) {
+    const char *src = getenv("SEGC_SAM2_SRC");
+    if (!src || !*src) {
+        printf("pytorch: skipped (set SEGC_SAM2_SRC to a checkout of facebookresearch/sam2)\n");
+        return -1;
+    }
+    if (ends_with(weights, ".segc")) {
+        printf("pytorch: skipped (it needs the .pt checkpoint, not %s)\n", weights);
+        return -1;
+    }
+    if (access(PYTHON, X_OK)) {
+        printf("pytorch: skipped (%s not found)\n", PYTHON);
+        return -1;
+    }
+    char script[256], cmd[16384];
+    snprintf(script, sizeof script, "/tmp/segc_bench_sam2_%ld.py", (long)getpid());
+    FILE *fp = fopen(script, "w");
+    if (!fp || fputs(torch_script, fp) < 0) {
+        if (fp) fclose(fp);
+        printf("pytorch: skipped (cannot write %s)\n", script);
+        return -1;
+    }
+    fclose(fp);
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d %s '%s' '%s' '%s' '%s' %d %d '%s' 2>/dev/null", threads, PYTHON,
+             script, src, weights, image, threads, runs, cfg);
+    FILE *p = popen(cmd, "r");
+    int ok = 0;
+    if (p) {
+        char line[256];
+        while (fgets(line, sizeof line, p))
+            if (sscanf(line, "encode_ms %lf predict_ms %lf rss_kb %ld", enc_ms, pred_ms, rss_kb) == 3) ok = 1;
+        ok = pclose(p) == 0 && ok;
+    }
+    remove(script);
+    if (!ok) printf("pytorch: failed (command: %s)\n", cmd);
+    return ok ? 0 : -1;
+}
+
+int main(int argc, char **argv) {
+    int threads = 0, runs = 3;
+    const char *weights = NULL, *image = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+        else if (!weights) weights = argv[i];
+        else if (!image) image = argv[i];
+        else {
+            fprintf(stderr, "usage: %s [--threads N] [--runs K] [WEIGHTS.pt|.segc [IMAGE]]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (runs < 1 || runs > MAX_RUNS) runs = 3;
+    const char *shared = getenv("SEGC_SHARED") ? getenv("SEGC_SHARED") : "../shared";
+    char wbuf[4096], ibuf[4096], segc_path[4096], cfg[1024];
+    if (!weights) {
+        snprintf(wbuf, sizeof wbuf, "%s/weights/sam2.1_hiera_tiny_random_bf16.pt", shared);
+        weights = wbuf;
+    }
+    if (!image) {
+        snprintf(ibuf, sizeof ibuf, "%s/reference/sam2.1_tiny/truck_point/input.png", shared);
+        image = ibuf;
+    }
+    if (threads > 0) segc_set_threads(threads);
+    threads = segc_get_threads();
+    snprintf(segc_path, sizeof segc_path, "%s", weights);
+    if (!ends_with(weights, ".segc")) {
+        snprintf(segc_path, sizeof segc_path, "/tmp/segc_bench_sam2_%ld.segc", (long)getpid());
+        if (segc_convert_file(weights, segc_path, NULL)) {
+            fprintf(stderr, "convert %s: %s\n", weights, segc_last_error());
+            return 1;
+        }
+    }
+    segc_file *f = NULL;
+    void *model = NULL;
+    segc_image img = {0};
+    const char *variant = "unknown";
+    int rc = 1;
+    if (segc_file_open(segc_path, &f) || segc_sam2_load(f, &model) || segc_image_load(image, &img)) {
+        fprintf(stderr, "%s\n", segc_last_error());
+        goto done;
+    }
+    segc_file_get_str(f, "variant", &variant);
+    config_json(f, cfg, sizeof cfg);
+    printf("sam2 %s, %dx%d input -> 1024x1024, %d threads, median of %d runs\n", variant, img.width, img.height,
+           threads, runs);
+    double enc, pred, arena_mb = 0;
+    if (time_segc(model, &img, runs, &enc, &pred, &arena_mb)) goto done;
+    long segc_rss = peak_rss_kb();
+    printf("segc:    encode %9.1f ms  predict %7.1f ms   peak RSS %7.1f MB (activation arena peak %.1f MB)\n", enc,
+           pred, segc_rss / 1024.0, arena_mb);
+    double tenc, tpred;
+    long torch_rss;
+    if (!time_torch(weights, image, cfg, threads, runs, &tenc, &tpred, &torch_rss)) {
+        printf("pytorch: encode %9.1f ms  predict %7.1f ms   peak RSS %7.1f MB\n", tenc, tpred, torch_rss / 1024.0);
+        printf("ratio (pytorch / segc): encode %.2fx, predict %.2fx, peak RSS %.2fx\n", tenc / enc, tpred / pred,
+               (double)torch_rss / (double)segc_rss);
+    }
+    rc = 0;
+done:
+    segc_image_free(&img);
+    segc_sam2_free(model);
+    if (f) segc_file_close(f);
+    if (strcmp(segc_path, weights)) remove(segc_path);
+    return rc;
+}

@@ -1,0 +1,245 @@
+/* sam2_decoder.c - SAM 2's MaskDecoder.predict_masks (sam2/modeling/sam/mask_decoder.py) with its
+   TwoWayTransformer (sam/transformer.py): output tokens + prompt tokens attend to the image and back,
+   then the upscaled image embedding (transposed convs + high-res features) is dotted with the
+   hypernetwork outputs of the mask tokens; IoU and object-score heads on their tokens.
+   Dims: T tokens (object score?, IoU, 4 mask tokens, N prompts), P = 64*64 image tokens, D = 256.
+   Not here: choosing which masks to return (sam2.c), the prompt encoder (sam2_prompt.c). */
+#include <string.h>
+
+#include "core/status.h"
+#include "models/sam2_internal.h"
+#include "ops/conv.h"
+#include "ops/gemm.h"
+#include "ops/norm.h"
+
+#define DEC_PREFIX "sam_mask_decoder"
+
+static segc_status get_t(sam2_model *m, const char *name, int ndim, int64_t d0, int64_t d1, segc_tensor *out) {
+    const int64_t s[2] = {d0, d1};
+    return segc_params_get(&m->params, name, ndim, s, out);
+}
+
+static segc_status load_norm(sam2_model *m, const char *prefix, int64_t D, segc_tensor *w, segc_tensor *b) {
+    char name[192];
+    segc_status st = get_t(m, segc_params_name(name, sizeof name, "%s.weight", prefix), 1, D, 0, w);
+    if (st != SEGC_OK) return st;
+    return get_t(m, segc_params_name(name, sizeof name, "%s.bias", prefix), 1, D, 0, b);
+}
+
+segc_status sam2_decoder_load(sam2_model *m) {
+    const sam2_config *c = &m->cfg;
+    const int64_t D = c->d_model;
+    char name[192], prefix[160];
+    segc_status st;
+    if (c->dec_depth < 1 || c->dec_depth > SAM2_MAX_DEC_DEPTH) return segc_fail(SEGC_ERR_FORMAT, "sam2: decoder depth %d", c->dec_depth);
+    if ((st = get_t(m, DEC_PREFIX ".iou_token.weight", 2, 1, D, &m->iou_token)) ||
+        (st = get_t(m, DEC_PREFIX ".mask_tokens.weight", 2, SAM2_NUM_MASK_TOKENS, D, &m->mask_tokens)))
+        return st;
+    if (c->pred_obj_scores && (st = get_t(m, DEC_PREFIX ".obj_score_token.weight", 2, 1, D, &m->obj_score_token)))
+        return st;
+    for (int l = 0; l < c->dec_depth; l++) {
+        const char *attn[3] = {"self_attn", "cross_attn_token_to_image", "cross_attn_image_to_token"};
+        segc_proj_attention *dst[3] = {&m->layers[l].self_attn, &m->layers[l].cross_t2i, &m->layers[l].cross_i2t};
+        for (int a = 0; a < 3; a++) {
+            segc_params_name(prefix, sizeof prefix, DEC_PREFIX ".transformer.layers.%d.%s", l, attn[a]);
+            if ((st = segc_proj_attention_load(&m->params, prefix, c->dec_heads, D, dst[a])) != SEGC_OK) return st;
+        }
+        for (int n = 0; n < 4; n++) {
+            segc_params_name(prefix, sizeof prefix, DEC_PREFIX ".transformer.layers.%d.norm%d", l, n + 1);
+            if ((st = load_norm(m, prefix, D, &m->layers[l].norm_w[n], &m->layers[l].norm_b[n])) != SEGC_OK) return st;
+        }
+        segc_params_name(prefix, sizeof prefix, DEC_PREFIX ".transformer.layers.%d.mlp", l);
+        if ((st = segc_mlp_load(&m->params, prefix, 2, D, D, SEGC_ACT_RELU, 0, &m->layers[l].mlp)) != SEGC_OK)
+            return st;
+    }
+    if ((st = segc_proj_attention_load(&m->params, DEC_PREFIX ".transformer.final_attn_token_to_image",
+                                       c->dec_heads, D, &m->final_attn)) ||
+        (st = load_norm(m, DEC_PREFIX ".transformer.norm_final_attn", D, &m->norm_final_w, &m->norm_final_b)))
+        return st;
+    const int64_t u0[4] = {D, D / 4, 2, 2}, u3[4] = {D / 4, D / 8, 2, 2};
+    if ((st = segc_params_get(&m->params, DEC_PREFIX ".output_upscaling.0.weight", 4, u0, &m->up0_w)) ||
+        (st = get_t(m, DEC_PREFIX ".output_upscaling.0.bias", 1, D / 4, 0, &m->up0_b)) ||
+        (st = load_norm(m, DEC_PREFIX ".output_upscaling.1", D / 4, &m->up_ln_w, &m->up_ln_b)) ||
+        (st = segc_params_get(&m->params, DEC_PREFIX ".output_upscaling.3.weight", 4, u3, &m->up3_w)) ||
+        (st = get_t(m, DEC_PREFIX ".output_upscaling.3.bias", 1, D / 8, 0, &m->up3_b)))
+        return st;
+    for (int i = 0; i < SAM2_NUM_MASK_TOKENS; i++) {
+        segc_params_name(prefix, sizeof prefix, DEC_PREFIX ".output_hypernetworks_mlps.%d", i);
+        if ((st = segc_mlp_load(&m->params, prefix, 3, D, D / 8, SEGC_ACT_RELU, 0, &m->hyper[i])) != SEGC_OK)
+            return st;
+    }
+    if ((st = segc_mlp_load(&m->params, DEC_PREFIX ".iou_prediction_head", c->iou_head_depth, D,
+                            SAM2_NUM_MASK_TOKENS, SEGC_ACT_RELU, c->iou_sigmoid, &m->iou_head)) != SEGC_OK)
+        return st;
+    if (!c->pred_obj_scores) return SEGC_OK;
+    if (c->pred_obj_scores_mlp)
+        return segc_mlp_load(&m->params, DEC_PREFIX ".pred_obj_score_head", 3, D, 1, SEGC_ACT_RELU, 0, &m->obj_head);
+    memset(&m->obj_head, 0, sizeof m->obj_head);   /* a single nn.Linear(D, 1) */
+    m->obj_head.num_layers = 1;
+    if ((st = get_t(m, DEC_PREFIX ".pred_obj_score_head.weight", 2, 1, D, &m->obj_head.w[0])) != SEGC_OK) return st;
+    return get_t(m, segc_params_name(name, sizeof name, "%s", DEC_PREFIX ".pred_obj_score_head.bias"), 1, 1, 0,
+                 &m->obj_head.b[0]);
+}
+
+/* out[i] = a[i] + b[i] over n floats. */
+static void add_into(const float *a, const float *b, int64_t n, float *out) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+/* x[i] += y[i], then LayerNorm over rows of D. */
+static segc_status residual_norm(float *x, const float *y, int64_t rows, int64_t D, const segc_tensor *w,
+                                 const segc_tensor *b) {
+    add_into(x, y, rows * D, x);
+    return segc_layer_norm_rows(x, rows, D, w, b, SAM2_DEC_LN_EPS, x);
+}
+
+/* TwoWayTransformer: queries [T, D] (starting as the tokens, which are also query_pe), keys [P, D]
+   (image + dense prompt) with key_pe [P, D]; both updated in place. */
+static segc_status two_way(const sam2_model *m, segc_arena *arena, float *queries, const float *query_pe,
+                           int64_t T, float *keys, const float *key_pe, int64_t P) {
+    const int64_t D = m->cfg.d_model;
+    segc_arena_mark mark = segc_arena_get_mark(arena);
+    segc_status st;
+    segc_tensor qpe, kpe, out_t, out_p;
+    if ((st = segc_tensor_new_f32(arena, &qpe, 2, T, D, 0, 0)) || (st = segc_tensor_new_f32(arena, &kpe, 2, P, D, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &out_t, 2, T, D, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &out_p, 2, P, D, 0, 0)))
+        goto done;
+    segc_tensor Q = segc_tensor_f32(queries, 2, T, D, 0, 0), K = segc_tensor_f32(keys, 2, P, D, 0, 0);
+    for (int l = 0; l < m->cfg.dec_depth; l++) {
+        const sam2_twoway_layer *L = &m->layers[l];
+        if (l == 0) {   /* skip_first_layer_pe: no PE and no residual */
+            if ((st = segc_proj_attention_forward(arena, &L->self_attn, &Q, &Q, &Q, &out_t)) != SEGC_OK) goto done;
+            memcpy(queries, out_t.data, (size_t)(T * D) * sizeof(float));
+            if ((st = segc_layer_norm_rows(queries, T, D, &L->norm_w[0], &L->norm_b[0], SAM2_DEC_LN_EPS, queries)))
+                goto done;
+        } else {
+            add_into(queries, query_pe, T * D, qpe.data);
+            if ((st = segc_proj_attention_forward(arena, &L->self_attn, &qpe, &qpe, &Q, &out_t)) != SEGC_OK) goto done;
+            if ((st = residual_norm(queries, out_t.data, T, D, &L->norm_w[0], &L->norm_b[0])) != SEGC_OK) goto done;
+        }
+        /* tokens attend to the image */
+        add_into(queries, query_pe, T * D, qpe.data);
+        add_into(keys, key_pe, P * D, kpe.data);
+        if ((st = segc_proj_attention_forward(arena, &L->cross_t2i, &qpe, &kpe, &K, &out_t)) != SEGC_OK) goto done;
+        if ((st = residual_norm(queries, out_t.data, T, D, &L->norm_w[1], &L->norm_b[1])) != SEGC_OK) goto done;
+        if ((st = segc_mlp_forward(arena, &L->mlp, &Q, &out_t)) != SEGC_OK) goto done;
+        if ((st = residual_norm(queries, out_t.data, T, D, &L->norm_w[2], &L->norm_b[2])) != SEGC_OK) goto done;
+        /* the image attends to the tokens (keys unchanged since kpe was formed) */
+        add_into(queries, query_pe, T * D, qpe.data);
+        if ((st = segc_proj_attention_forward(arena, &L->cross_i2t, &kpe, &qpe, &Q, &out_p)) != SEGC_OK) goto done;
+        if ((st = residual_norm(keys, out_p.data, P, D, &L->norm_w[3], &L->norm_b[3])) != SEGC_OK) goto done;
+    }
+    add_into(queries, query_pe, T * D, qpe.data);
+    add_into(keys, key_pe, P * D, kpe.data);
+    if ((st = segc_proj_attention_forward(arena, &m->final_attn, &qpe, &kpe, &K, &out_t)) != SEGC_OK) goto done;
+    st = residual_norm(queries, out_t.data, T, D, &m->norm_final_w, &m->norm_final_b);
+done:
+    segc_arena_release(arena, mark);
+    return st;
+}
+
+/* src [1, D, E, E] -> up [1, D/8, 4E, 4E]: act1(ln1(dc1(src) + feat_s1)), act2(dc2(.) + feat_s0). */
+static segc_status upscale(const sam2_model *m, segc_arena *arena, const segc_tensor *src,
+                           const segc_sam2_embedding *emb, segc_tensor *up) {
+    const int64_t D = m->cfg.d_model, E = src->shape[2];
+    segc_status st = segc_tensor_new_f32(arena, up, 4, 1, D / 8, 4 * E, 4 * E);
+    if (st != SEGC_OK) return st;
+    segc_arena_mark mark = segc_arena_get_mark(arena);
+    segc_tensor h;
+    if ((st = segc_tensor_new_f32(arena, &h, 4, 1, D / 4, 2 * E, 2 * E)) == SEGC_OK &&
+        (st = segc_conv_transpose2d(arena, src, &m->up0_w, &m->up0_b, 2, 0, &h)) == SEGC_OK) {
+        if (!segc_tensor_has_shape(&emb->high_res[1], 4, h.shape) ||
+            segc_tensor_numel(&emb->high_res[0]) != segc_tensor_numel(up)) {
+            st = segc_fail(SEGC_ERR_SHAPE, "sam2: high-res features do not match the decoder's upscaling");
+        } else {
+            add_into(h.data, emb->high_res[1].data, segc_tensor_numel(&h), h.data);
+            st = segc_layer_norm2d(&h, &m->up_ln_w, &m->up_ln_b, SAM2_LN_EPS, &h);
+        }
+        if (st == SEGC_OK) {
+            segc_act_apply(SEGC_ACT_GELU, h.data, (size_t)segc_tensor_numel(&h));
+            st = segc_conv_transpose2d(arena, &h, &m->up3_w, &m->up3_b, 2, 0, up);
+        }
+        if (st == SEGC_OK) {
+            add_into(up->data, emb->high_res[0].data, segc_tensor_numel(up), up->data);
+            segc_act_apply(SEGC_ACT_GELU, up->data, (size_t)segc_tensor_numel(up));
+        }
+    }
+    segc_arena_release(arena, mark);
+    return st;
+}
+
+segc_status sam2_decoder_forward(const sam2_model *m, segc_ctx *ctx, const segc_sam2_embedding *emb,
+                                 const segc_tensor *sparse, const segc_tensor *dense, segc_tensor *all_masks,
+                                 float *iou, float *obj_score, segc_tensor *mask_tokens_out) {
+    segc_arena *arena = ctx->arena;
+    const sam2_config *c = &m->cfg;
+    const int64_t D = c->d_model, E = emb->image_embed.shape[2], P = E * E, N = sparse->shape[0];
+    const int s = c->pred_obj_scores ? 1 : 0;
+    const int64_t T = s + 1 + SAM2_NUM_MASK_TOKENS + N;
+    const int64_t S4 = 4 * E;
+    segc_status st;
+    if (emb->image_embed.shape[1] != D || P != m->dense_pe.shape[0])
+        return segc_fail(SEGC_ERR_SHAPE, "sam2: image embedding does not fit the decoder");
+    if ((st = segc_tensor_new_f32(arena, all_masks, 3, SAM2_NUM_MASK_TOKENS, S4, S4, 0)) ||
+        (st = segc_tensor_new_f32(arena, mask_tokens_out, 2, SAM2_NUM_MASK_TOKENS, D, 0, 0)))
+        return st;
+    segc_arena_mark mark = segc_arena_get_mark(arena);
+    segc_tensor tokens, queries, keys, src_map, up, hyper, head_out;
+    if ((st = segc_tensor_new_f32(arena, &tokens, 2, T, D, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &queries, 2, T, D, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &keys, 2, P, D, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &src_map, 4, 1, D, E, E)) ||
+        (st = segc_tensor_new_f32(arena, &hyper, 2, SAM2_NUM_MASK_TOKENS, D / 8, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &head_out, 2, 1, SAM2_NUM_MASK_TOKENS, 0, 0)))
+        goto done;
+    /* tokens = [obj_score_token, iou_token, mask_tokens, sparse] */
+    float *tk = tokens.data;
+    if (s) memcpy(tk, m->obj_score_token.data, (size_t)D * sizeof(float));
+    memcpy(tk + s * D, m->iou_token.data, (size_t)D * sizeof(float));
+    memcpy(tk + (s + 1) * D, m->mask_tokens.data, (size_t)(SAM2_NUM_MASK_TOKENS * D) * sizeof(float));
+    if (N > 0) memcpy(tk + (s + 1 + SAM2_NUM_MASK_TOKENS) * D, sparse->data, (size_t)(N * D) * sizeof(float));
+    memcpy(queries.data, tk, (size_t)(T * D) * sizeof(float));
+    /* keys = image embedding + dense prompt, as tokens */
+    if (dense && dense->data) {
+        add_into(emb->image_embed.data, dense->data, D * P, src_map.data);
+        segc_chw_to_tokens(src_map.data, D, P, keys.data);
+    } else {
+        segc_chw_to_tokens(emb->image_embed.data, D, P, keys.data);
+        float *kd = keys.data;
+        const float *nm = m->no_mask_embed.data;
+        for (int64_t p = 0; p < P; p++)
+            for (int64_t ch = 0; ch < D; ch++) kd[p * D + ch] += nm[ch];
+    }
+    if ((st = two_way(m, arena, queries.data, tk, T, keys.data, m->dense_pe.data, P)) != SEGC_OK) goto done;
+    segc_tensor hs_t = segc_tensor_f32(queries.data, 3, 1, T, D, 0), keys_t = segc_tensor_f32(keys.data, 3, 1, P, D, 0);
+    if ((st = segc_tap(ctx, "sam_mask_decoder.transformer.queries", &hs_t)) ||
+        (st = segc_tap(ctx, "sam_mask_decoder.transformer.keys", &keys_t)))
+        goto done;
+    const float *hs = queries.data;
+    memcpy(mask_tokens_out->data, hs + (s + 1) * D, (size_t)(SAM2_NUM_MASK_TOKENS * D) * sizeof(float));
+    segc_tokens_to_chw(keys.data, P, D, NULL, src_map.data);
+    if ((st = upscale(m, arena, &src_map, emb, &up)) || (st = segc_tap(ctx, "sam_mask_decoder.upscaled", &up)))
+        goto done;
+    for (int i = 0; i < SAM2_NUM_MASK_TOKENS && st == SEGC_OK; i++) {
+        segc_tensor in = segc_tensor_f32((float *)hs + (s + 1 + i) * D, 2, 1, D, 0, 0);
+        segc_tensor out = segc_tensor_f32((float *)hyper.data + i * (D / 8), 2, 1, D / 8, 0, 0);
+        st = segc_mlp_forward(arena, &m->hyper[i], &in, &out);
+    }
+    if (st != SEGC_OK) goto done;
+    /* masks[4, S4*S4] = hyper_in[4, D/8] @ up[D/8, S4*S4] */
+    segc_sgemm(0, 0, SAM2_NUM_MASK_TOKENS, (int)(S4 * S4), (int)(D / 8), 1.0f, hyper.data, (int)(D / 8), up.data,
+               (int)(S4 * S4), 0.0f, all_masks->data, (int)(S4 * S4));
+    segc_tensor iou_in = segc_tensor_f32((float *)hs + s * D, 2, 1, D, 0, 0);
+    if ((st = segc_mlp_forward(arena, &m->iou_head, &iou_in, &head_out)) != SEGC_OK) goto done;
+    memcpy(iou, head_out.data, SAM2_NUM_MASK_TOKENS * sizeof(float));
+    *obj_score = 10.0f;   /* no object head: "assume the object is present" (sigmoid(10) ~ 1) */
+    if (s) {
+        segc_tensor obj_in = segc_tensor_f32((float *)hs, 2, 1, D, 0, 0), obj_out = segc_tensor_f32(obj_score, 2, 1, 1, 0, 0);
+        st = segc_mlp_forward(arena, &m->obj_head, &obj_in, &obj_out);
+    }
+done:
+    segc_arena_release(arena, mark);
+    return st;
+}

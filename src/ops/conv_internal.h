@@ -1,0 +1,44 @@
+/* conv_internal.h - private to the conv family (conv.c, conv_depthwise.c, conv_transpose.c): the
+   validated geometry of one convolution and the index arithmetic every kernel shares.
+   Dims: N batch, C in-channels, H x W input; K out-channels, R x S kernel, P x Q output. */
+#ifndef SEGC_OPS_CONV_INTERNAL_H
+#define SEGC_OPS_CONV_INTERNAL_H
+
+#include <stdint.h>
+
+#include "ops/conv.h"
+
+/* One validated convolution. x may be a view whose channel planes are contiguous (H*W floats
+   each), so the batch and channel strides are kept; w and out are contiguous. */
+typedef struct segc_conv_geom {
+    int64_t N, C, H, W, K, R, S, P, Q;
+    int64_t x_batch_stride, x_chan_stride;   /* in floats */
+    int sh, sw, ph, pw, dh, dw, groups;
+} segc_conv_geom;
+
+/* Checks that t is a float32 tensor with exactly `ndim` dims (name is for the message). */
+segc_status segc_conv_check_f32(const char *op, const char *name, const segc_tensor *t, int ndim);
+
+/* Depthwise (groups == C == K) direct kernel: out[N,C,P,Q] = act(x * w[C,1,R,S] + bias).
+   Arguments already validated; parallel over (n, c). */
+void segc_conv_depthwise(const segc_conv_geom *g, const float *x, const float *w, const float *bias, segc_act act,
+                         float *out);
+
+/* floor(a / b) for b > 0 (C division truncates toward zero). */
+static inline int64_t segc_conv_floor_div(int64_t a, int64_t b) {
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* The output positions o in [0, n_out) whose input i = o * stride + offset lands inside [0, n_in):
+   the result is [*lo, *hi) (empty when *lo >= *hi). With offset = r * dilation - pad this is the
+   border test of a convolution done once per kernel tap instead of once per pixel. */
+static inline void segc_conv_valid_range(int64_t n_out, int64_t n_in, int64_t stride, int64_t offset, int64_t *lo,
+                                         int64_t *hi) {
+    int64_t a = -segc_conv_floor_div(offset, stride);                 /* ceil(-offset / stride) */
+    int64_t b = segc_conv_floor_div(n_in - 1 - offset, stride) + 1;
+    *lo = a > 0 ? a : 0;
+    *hi = b < n_out ? b : n_out;
+    if (*hi < *lo) *hi = *lo;
+}
+
+#endif
