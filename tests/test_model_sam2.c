@@ -358,6 +358,8 @@ END_TEST
 START_TEST(test_sam2_groceries_points_then_mask_input) { run_case("groceries_points_maskinput"); }
 END_TEST
 
+#define NCALLS 4   /* prompt sets of tests/gen/fixtures_sam2.py */
+
 /* x[k, y, x] = scale * sin(a k + b y - c x + 0.3) (tests/gen/fixtures_sam2.py: synth). */
 static void synth_map(segc_tensor *t, double a, double b, double c, double scale) {
     const int64_t K = t->shape[1], H = t->shape[2], W = t->shape[3];
@@ -396,14 +398,15 @@ START_TEST(test_sam2_decoder_matches_official_predictor) {
     ck_assert_int_eq(segc_tensor_new_f32(&arena, &mask_in, 4, 1, 1, 256, 256), SEGC_OK);
     synth_map(&mask_in, 0.0, 0.05, 0.07, 8.0);
     const segc_sam2_point p0[1] = {{50, 37, 1}}, p2[3] = {{60, 45, 1}, {72, 42, 1}, {30, 60, 0}};
-    segc_sam2_prompts pr[3] = {
+    segc_sam2_prompts pr[NCALLS] = {
         {.num_points = 1, .points = p0},
         {.has_box = 1, .box = {42, 36, 112, 87}},
         {.num_points = 3, .points = p2, .mask_input = &mask_in},
+        {.mask_input = &mask_in},
     };
-    const int multimask[3] = {1, 0, 0};
+    const int multimask[NCALLS] = {1, 0, 0, 1};
     const segc_arena_mark after_embedding = segc_arena_get_mark(&arena);
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < NCALLS; c++) {
         segc_sam2_outputs o;
         ck_assert_msg(segc_sam2_predict(model, &ctx, &emb, &pr[c], multimask[c], 0, &o) == SEGC_OK, "call %d: %s", c,
                       segc_last_error());
@@ -427,7 +430,7 @@ START_TEST(test_sam2_decoder_matches_official_predictor) {
     }
     /* the same calls again: the arena serves them without a system allocation */
     const size_t allocs = arena.system_allocs;
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < NCALLS; c++) {
         segc_sam2_outputs o;
         ck_assert_int_eq(segc_sam2_predict(model, &ctx, &emb, &pr[c], multimask[c], 0, &o), SEGC_OK);
         segc_arena_release(&arena, after_embedding);
@@ -625,6 +628,25 @@ START_TEST(test_proj_attention_matches_plain_loops) {
 }
 END_TEST
 
+START_TEST(test_layout_transposes_match_index_formula) {
+    test_rng r = test_rng_new(7);
+    for (int it = 0; it < 6; it++) {
+        const int64_t P = test_rng_int(&r, 1, 77), C = test_rng_int(&r, 1, 45);
+        float *tok = malloc(sizeof(float) * (size_t)(P * C)), *chw = malloc(sizeof(float) * (size_t)(P * C)),
+              *back = malloc(sizeof(float) * (size_t)(P * C)), *add = malloc(sizeof(float) * (size_t)C);
+        test_fill_uniform(&r, tok, (size_t)(P * C), -1, 1);
+        test_fill_uniform(&r, add, (size_t)C, -1, 1);
+        segc_tokens_to_chw(tok, P, C, add, chw);
+        for (int64_t p = 0; p < P; p++)
+            for (int64_t c = 0; c < C; c++) ck_assert_float_eq(chw[c * P + p], tok[p * C + c] + add[c]);
+        segc_tokens_to_chw(tok, P, C, NULL, chw);
+        segc_chw_to_tokens(chw, C, P, back);
+        ck_assert_int_eq(memcmp(back, tok, sizeof(float) * (size_t)(P * C)), 0);
+        free(tok), free(chw), free(back), free(add);
+    }
+}
+END_TEST
+
 static Suite *sam2_suite(void) {
     Suite *s = suite_create("model_sam2");
     TCase *tc = tcase_create("sam2");
@@ -632,6 +654,7 @@ static Suite *sam2_suite(void) {
     tcase_set_timeout(tc, 1200);
     tcase_add_test(tc, test_mlp_matches_plain_loops);
     tcase_add_test(tc, test_proj_attention_matches_plain_loops);
+    tcase_add_test(tc, test_layout_transposes_match_index_formula);
     tcase_add_test(tc, test_sam2_convert_metadata);
     tcase_add_test(tc, test_sam2_rejects_bad_prompts);
     tcase_add_test(tc, test_sam2_decoder_matches_official_predictor);

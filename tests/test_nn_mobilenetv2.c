@@ -1,5 +1,5 @@
 /* test_nn_mobilenetv2.c - the VainF MobileNetV2 inverted residual block: the fast path (zero-padded
-   depthwise conv + border correction for the port's constant border) against the port's literal
+   depthwise conv + recomputed border outputs for the port's constant border) against the port's literal
    computation (F.pad, expansion on the padded map, unpadded depthwise) on random weights and odd sizes,
    for every stride / dilation / expansion / residual combination the backbone uses. */
 #include <check.h>

@@ -11,22 +11,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* "segc CMD" for a subcommand, "segc" for the global options (cmd ""). */
+static void print_prefix(const char *cmd) {
+    fprintf(stderr, "segc%s%s: ", *cmd ? " " : "", cmd);
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
-    fprintf(stderr, "segc %s: ", cmd);
+    print_prefix(cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see 'segc %s --help')\n", cmd);
+    fprintf(stderr, " (see 'segc%s%s --help')\n", *cmd ? " " : "", cmd);
     return CLI_EXIT_USAGE;
 }
 
 int cli_failure(const char *cmd, const char *context) {
     const char *why = segc_last_error();
-    if (context && *context)
-        fprintf(stderr, "segc %s: %s: %s\n", cmd, context, *why ? why : "failed");
-    else
-        fprintf(stderr, "segc %s: %s\n", cmd, *why ? why : "failed");
+    size_t n = context ? strlen(context) : 0;
+    print_prefix(cmd);
+    /* the library's messages often start with the file name already: do not say it twice */
+    if (n && !(strncmp(why, context, n) == 0 && why[n] == ':')) fprintf(stderr, "%s: ", context);
+    fprintf(stderr, "%s\n", *why ? why : "failed");
     return CLI_EXIT_FAIL;
 }
 

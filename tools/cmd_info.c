@@ -7,11 +7,13 @@
 #include "io/segc_file.h"
 
 static void print_help(void) {
-    printf("usage: segc info FILE.segc [--tensors] [--all-metadata]\n\n"
-           "Shows the architecture, variant, source checkpoint and metadata of a .segc file, and a\n"
-           "summary of its tensor table. The file is fully validated on open.\n\n"
+    printf("usage: segc info FILE.segc [--tensors] [--all-metadata] [--verify]\n\n"
+           "Shows the architecture, variant, source checkpoint and every metadata key of a .segc file,\n"
+           "and a summary of its tensor table (count, values, bytes per dtype). Opening validates the\n"
+           "header, metadata and tensor table (offsets, sizes, strings, their checksum).\n\n"
            "  --tensors       list every tensor: name, dtype, shape, bytes\n"
            "  --all-metadata  print long arrays (e.g. class names) in full\n"
+           "  --verify        also check the whole-file checksum (reads every byte); exit 1 if it fails\n"
            "  --help          this text\n");
 }
 
@@ -49,7 +51,7 @@ static void print_kv(const segc_kv *kv, int limit) {
 
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
-    int list_tensors = 0, all_metadata = 0;
+    int list_tensors = 0, all_metadata = 0, verify = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             print_help();
@@ -58,6 +60,8 @@ int cmd_info(int argc, char **argv) {
             list_tensors = 1;
         } else if (!strcmp(argv[i], "--all-metadata")) {
             all_metadata = 1;
+        } else if (!strcmp(argv[i], "--verify")) {
+            verify = 1;
         } else if (argv[i][0] == '-') {
             return cli_usage_error("info", "unknown option '%.60s'", argv[i]);
         } else if (path) {
@@ -68,7 +72,7 @@ int cmd_info(int argc, char **argv) {
     }
     if (!path) return cli_usage_error("info", "missing FILE.segc");
     segc_file *f;
-    if (segc_file_open(path, &f) != SEGC_OK) return cli_failure("info", NULL);
+    if (segc_file_open(path, &f) != SEGC_OK) return cli_failure("info", path);
 
     const char *arch = "?", *variant = "?";
     segc_file_get_str(f, "arch", &arch);
@@ -105,6 +109,11 @@ int cmd_info(int argc, char **argv) {
                    segc_tensor_shape_str(&v, shape, sizeof shape), t->nbytes);
         }
     }
+    int rc = CLI_EXIT_OK;
+    if (verify) {
+        if (segc_file_verify(f) == SEGC_OK) printf("checksum: ok (whole file verified)\n");
+        else rc = cli_failure("info", path);
+    }
     segc_file_close(f);
-    return CLI_EXIT_OK;
+    return rc;
 }

@@ -151,6 +151,9 @@ segc_status segc_maskrcnn_detect(const void *model, segc_ctx *ctx, const segc_im
     out->width = img->width;
     out->height = img->height;
     resize_boxes(out->boxes, d, rh, rw, img->height, img->width);
+    if ((st = segc_tap(ctx, "detections.boxes", &boxes)) || (st = segc_tap(ctx, "detections.scores", &scores)) ||
+        (st = segc_tap(ctx, "detections.labels", &labels)))
+        return st;
     if (!settings->paste_masks || d == 0) return SEGC_OK;
 
     size_t plane = (size_t)img->width * (size_t)img->height;
@@ -165,5 +168,8 @@ segc_status segc_maskrcnn_detect(const void *model, segc_ctx *ctx, const segc_im
     st = maskrcnn_paste_masks(arena, prob, d, out->mask_size, out->boxes, img->height, img->width,
                               settings->mask_thresh, out->masks);
     segc_arena_release(arena, mark);
-    return st;
+    if (st) return st;
+    int64_t mshape[3] = {d, img->height, img->width};
+    segc_tensor masks = segc_tensor_wrap(SEGC_U8, 3, mshape, out->masks);
+    return segc_tap(ctx, "detections.masks", &masks);
 }

@@ -8,7 +8,9 @@
      rpn.head.cls_logits.{0..4} [1,A,h,w]    rpn.head.bbox_pred.{0..4} [1,4A,h,w]
      rpn.proposals [P,4]   rpn.proposal_scores [P]   (resized-image coordinates, post-NMS order)
      roi_heads.box_predictor.cls_score [P,K]   roi_heads.box_predictor.bbox_pred [P,4K]
-     roi_heads.mask_logits [D,M,M] (the predicted class's logits per detection) */
+     roi_heads.mask_logits [D,M,M] (the predicted class's logits per detection)
+     detections.boxes [D,4] (original-image pixels)   detections.scores [D]   detections.labels [D] (i32)
+     detections.masks [D,H,W] (u8 0/1, when pasted) */
 #ifndef SEGC_MODELS_MASKRCNN_H
 #define SEGC_MODELS_MASKRCNN_H
 

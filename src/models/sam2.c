@@ -190,12 +190,15 @@ segc_status segc_sam2_predict(const void *model, segc_ctx *ctx, const segc_sam2_
                               segc_sam2_outputs *out) {
     const sam2_model *m = model;
     if (!m || !ctx || !ctx->arena || !emb || !out) return segc_fail(SEGC_ERR_INVALID_ARG, "sam2_predict: NULL argument");
-    if (!emb->image_embed.data || !emb->high_res[0].data || !emb->high_res[1].data)
-        return segc_fail(SEGC_ERR_INVALID_ARG, "sam2_predict: the embedding was not computed");
     memset(out, 0, sizeof *out);
     segc_arena *arena = ctx->arena;
-    const int64_t H = emb->orig_h, W = emb->orig_w, D = m->cfg.d_model;
-    const int64_t S4 = 4 * (m->cfg.image_size / m->cfg.backbone_stride);
+    const int64_t H = emb->orig_h, W = emb->orig_w, D = m->cfg.d_model, E = m->cfg.image_size / m->cfg.backbone_stride;
+    const int64_t S4 = 4 * E;
+    const int64_t es[4] = {1, D, E, E}, h0[4] = {1, D / 8, 4 * E, 4 * E}, h1[4] = {1, D / 4, 2 * E, 2 * E};
+    if (!emb->image_embed.data || !emb->high_res[0].data || !emb->high_res[1].data ||
+        !segc_tensor_has_shape(&emb->image_embed, 4, es) || !segc_tensor_has_shape(&emb->high_res[0], 4, h0) ||
+        !segc_tensor_has_shape(&emb->high_res[1], 4, h1) || H < 1 || W < 1)
+        return segc_fail(SEGC_ERR_INVALID_ARG, "sam2_predict: the embedding was not computed by segc_sam2_encode");
     /* outputs first (they outlive the call), temporaries above the mark */
     segc_status st;
     const int K = multimask ? 3 : 1;

@@ -148,6 +148,7 @@ segc_status sam2_prompt_forward(const sam2_model *m, segc_ctx *ctx, const segc_s
     const int64_t D = m->cfg.d_model;
     const int has_points = pr->num_points > 0 || pr->has_box;
     const int64_t N = has_points ? pr->num_points + (pr->has_box ? 2 : 0) + 1 : 0;   /* + padding point */
+    /* [N, D]; with no points or box N = 0 (one row is still allocated so the view has valid memory) */
     if ((st = segc_tensor_new_f32(ctx->arena, sparse, 2, N > 0 ? N : 1, D, 0, 0)) != SEGC_OK) return st;
     sparse->shape[0] = N;
     if (N > 0) {

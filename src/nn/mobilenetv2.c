@@ -128,12 +128,14 @@ void segc_mbv2_block_out_size(const segc_mbv2_block *b, int64_t h, int64_t w, in
     *q = segc_conv2d_out_dim(w, 3, b->stride, b->dilation, b->dilation);
 }
 
-/* Adds the contribution of a constant border to a zero-padded depthwise conv, then applies ReLU6:
-   y[n,c,p,q] = relu6(y[n,c,p,q] + v[c] * sum of w[c,r,s] over the taps (r,s) that fall outside the input).
-   y: [N, C, P, Q]; w: [C, 1, R, S]; v: [C]; x was [N, C, H, W] with padding `pad` on every side. */
-static void dw_border_fix_relu6(float *y, const float *w, const float *v, int64_t n, int64_t c_count, int64_t h,
-                                int64_t wd, int64_t p_count, int64_t q_count, int r_count, int s_count, int stride,
-                                int pad, int dil) {
+/* Recomputes the outputs of a depthwise conv whose window touches the padding, with the padding holding
+   the per-channel constant v[c] instead of 0 (the port's border, see mobilenetv2.h), then ReLU6:
+   y[n,c,p,q] = relu6(b[c] + sum over taps of w[c,r,s] * (inside ? x[n,c,ih,iw] : v[c])).
+   Interior outputs (every tap inside) are left as the zero-padded conv computed them; channels with
+   v[c] == 0 need nothing. x: [N, C, H, W]; y: [N, C, P, Q]; w: [C, 1, R, S]; b, v: [C]. */
+static void dw_border_recompute(float *y, const float *x, const float *w, const float *b, const float *v, int64_t n,
+                                int64_t c_count, int64_t h, int64_t wd, int64_t p_count, int64_t q_count,
+                                int r_count, int s_count, int stride, int pad, int dil) {
     /* Output columns whose taps all land inside: q_lo <= q <= q_hi. */
     int64_t q_lo = (pad + stride - 1) / stride;
     int64_t reach = wd - 1 + pad - (int64_t)(s_count - 1) * dil;
@@ -141,34 +143,30 @@ static void dw_border_fix_relu6(float *y, const float *w, const float *v, int64_
     #pragma omp parallel for schedule(static)
     for (int64_t plane = 0; plane < n * c_count; plane++) {
         int64_t c = plane % c_count;
-        float *yc = y + plane * p_count * q_count;
-        const float *wc = w + c * r_count * s_count;
         float vc = v[c];
-        if (vc != 0.0f) {
-            for (int64_t p = 0; p < p_count; p++) {
-                int64_t ih0 = p * stride - pad;
-                int row_out = ih0 < 0 || ih0 + (int64_t)(r_count - 1) * dil >= h;
-                for (int64_t q = 0; q < q_count; q++) {
-                    if (!row_out && q == q_lo && q_hi >= q_lo) {
-                        q = q_hi;   /* skip the interior; the loop's q++ moves past it */
-                        continue;
-                    }
-                    int64_t iw0 = q * stride - pad;
-                    float outside = 0.0f;
-                    for (int r = 0; r < r_count; r++) {
-                        int64_t ih = ih0 + (int64_t)r * dil;
-                        for (int s = 0; s < s_count; s++) {
-                            int64_t iw = iw0 + (int64_t)s * dil;
-                            if (ih < 0 || ih >= h || iw < 0 || iw >= wd) outside += wc[r * s_count + s];
-                        }
-                    }
-                    yc[p * q_count + q] += vc * outside;
+        if (vc == 0.0f) continue;
+        float *yc = y + plane * p_count * q_count;
+        const float *xc = x + plane * h * wd, *wc = w + c * r_count * s_count;
+        for (int64_t p = 0; p < p_count; p++) {
+            int64_t ih0 = p * stride - pad;
+            int row_out = ih0 < 0 || ih0 + (int64_t)(r_count - 1) * dil >= h;
+            for (int64_t q = 0; q < q_count; q++) {
+                if (!row_out && q == q_lo && q_hi >= q_lo) {
+                    q = q_hi;   /* skip the interior; the loop's q++ moves past it */
+                    continue;
                 }
+                int64_t iw0 = q * stride - pad;
+                float acc = b[c];
+                for (int r = 0; r < r_count; r++) {
+                    int64_t ih = ih0 + (int64_t)r * dil;
+                    for (int s = 0; s < s_count; s++) {
+                        int64_t iw = iw0 + (int64_t)s * dil;
+                        int inside = ih >= 0 && ih < h && iw >= 0 && iw < wd;
+                        acc += wc[r * s_count + s] * (inside ? xc[ih * wd + iw] : vc);
+                    }
+                }
+                yc[p * q_count + q] = acc < 0.0f ? 0.0f : (acc > MBV2_RELU6_MAX ? MBV2_RELU6_MAX : acc);
             }
-        }
-        for (int64_t i = 0; i < p_count * q_count; i++) {
-            float t = yc[i];
-            yc[i] = t < 0.0f ? 0.0f : (t > MBV2_RELU6_MAX ? MBV2_RELU6_MAX : t);
         }
     }
 }
@@ -204,11 +202,12 @@ segc_status segc_mbv2_block_forward(const segc_mbv2_block *b, segc_arena *arena,
         if (st) goto done;
     }
     segc_conv2d_params dp = segc_conv2d_params_make(b->stride, b->dilation, b->dilation, b->hidden);
+    dp.act = SEGC_ACT_RELU6;
     st = segc_conv2d_new(arena, &hid, &b->dw_w, &b->dw_b, &dp, &dw);
     if (st) goto done;
-    dw_border_fix_relu6(dw.data, b->dw_w.data, b->pad_value.data, dw.shape[0], dw.shape[1], hid.shape[2],
-                        hid.shape[3], dw.shape[2], dw.shape[3], (int)b->dw_w.shape[2], (int)b->dw_w.shape[3],
-                        b->stride, b->dilation, b->dilation);
+    dw_border_recompute(dw.data, hid.data, b->dw_w.data, b->dw_b.data, b->pad_value.data, dw.shape[0], dw.shape[1],
+                        hid.shape[2], hid.shape[3], dw.shape[2], dw.shape[3], (int)b->dw_w.shape[2],
+                        (int)b->dw_w.shape[3], b->stride, b->dilation, b->dilation);
     segc_conv2d_params pj = segc_conv2d_params_make(1, 0, 1, 1);
     st = segc_conv2d(arena, &dw, &b->project_w, &b->project_b, &pj, out);
     if (st) goto done;

@@ -8,7 +8,7 @@
        each side), then runs the whole block with padding 0. The 1x1 expansion conv therefore sees the
        zero border too, and after its BN + ReLU6 the border holds relu6(folded bias) per channel, not 0.
        The depthwise conv reads that constant border. We never pad: the depthwise conv runs with zero
-       padding and the border outputs are corrected by value[c] * (sum of the taps that fell outside).
+       padding (ReLU6 fused) and only the outputs whose window touches the border are recomputed.
    Layout (t expansion, c channels, n repeats, s stride), blocks are features.1 .. features.17:
        t=1 c=16 n=1 s=1 | 6,24,2,2 | 6,32,3,2 | 6,64,4,2 | 6,96,3,1 | 6,160,3,2 | 6,320,1,1
    Block i: conv.0 = ConvBNReLU 1x1 expansion (absent when t == 1), then ConvBNReLU 3x3 depthwise, then

@@ -101,6 +101,7 @@ def main():
         dict(box=np.array([42.0, 36.0, 112.0, 87.0]), multimask_output=False),
         dict(point_coords=np.array([[60.0, 45.0], [72.0, 42.0], [30.0, 60.0]]), point_labels=np.array([1, 1, 0]),
              mask_input=mask_in, multimask_output=False),
+        dict(mask_input=mask_in, multimask_output=True),   # no sparse prompt at all
     ]
     os.makedirs(OUT, exist_ok=True)
     with torch.no_grad():
