@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "models/deeplab.h"
 #include "models/hrnet.h"
 #include "models/maskrcnn.h"
 #include "models/sam2.h"
@@ -15,6 +16,8 @@ static segc_status maskrcnn_instance(const void *model, segc_ctx *ctx, const seg
 }
 
 static const segc_arch_entry entries[] = {
+    {.arch = "deeplabv3plus", .task = SEGC_TASK_SEMANTIC, .load = segc_deeplab_load, .free = segc_deeplab_free,
+     .semantic = segc_deeplab_semantic},
     {.arch = "hrnet", .task = SEGC_TASK_SEMANTIC, .load = segc_hrnet_load, .free = segc_hrnet_free,
      .semantic = segc_hrnet_semantic},
     {.arch = "maskrcnn", .task = SEGC_TASK_INSTANCE, .load = segc_maskrcnn_load, .free = segc_maskrcnn_free,
