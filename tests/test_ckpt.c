@@ -484,6 +484,17 @@ static segc_status open_safetensors(const char *header, const void *data, size_t
     return st;
 }
 
+/* A header length whose low byte is 0x80 (a pickle's first byte) must still be read as safetensors. */
+START_TEST(test_safetensors_header_length_0x80_is_not_a_pickle) {
+    const float x[4] = {1, 2, 3, 4};
+    char header[129];
+    int n = snprintf(header, sizeof header, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}");
+    memset(header + n, ' ', (size_t)(128 - n));
+    header[128] = 0;
+    ck_assert_int_eq(open_safetensors(header, x, 16), SEGC_OK);
+}
+END_TEST
+
 START_TEST(test_safetensors_hostile_headers_are_refused) {
     const float x[4] = {1, 2, 3, 4};
     ck_assert_int_eq(open_safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", x, 16), SEGC_OK);
@@ -533,6 +544,7 @@ static Suite *ckpt_suite(void) {
     tcase_add_test(tc, test_pickle_malformed_input_is_refused);
     tcase_add_test(tc, test_shared_subtree_bomb_is_refused);
     tcase_add_test(tc, test_safetensors_hostile_headers_are_refused);
+    tcase_add_test(tc, test_safetensors_header_length_0x80_is_not_a_pickle);
     suite_add_tcase(s, tc);
     return s;
 }

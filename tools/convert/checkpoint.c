@@ -235,12 +235,14 @@ static segc_status read_container(ckpt *c) {
     }
     if (n >= 512 && memcmp(d + 257, "ustar", 5) == 0)
         return segc_fail(SEGC_ERR_UNSUPPORTED, "tar checkpoints (torch < 0.1.10) are not supported; re-save it");
-    if (n >= 1 && d[0] == 0x80)
-        return segc_fail(SEGC_ERR_FORMAT, "a pickle without the torch magic number: not a torch checkpoint");
-    if (n >= 10 && d[8] == '{') {   /* safetensors: u64 header length, then the JSON header */
+    /* safetensors (u64 header length, then the JSON header) before the pickle test: the length's low
+       byte may well be 0x80 */
+    if (n >= 10 && d[8] == '{') {
         c->format = CKPT_FORMAT_SAFETENSORS;
         return ckpt_read_safetensors(c);
     }
+    if (n >= 1 && d[0] == 0x80)
+        return segc_fail(SEGC_ERR_FORMAT, "a pickle without the torch magic number: not a torch checkpoint");
     return segc_fail(SEGC_ERR_FORMAT, "not a checkpoint: no zip, torch or safetensors header (%zu bytes)", n);
 }
 
