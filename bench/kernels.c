@@ -1,11 +1,14 @@
 /* kernels.c - kernel benchmark: the conv / attention shapes the models run, each timed as the median
    of several runs after a warm-up and put next to numbers measured in the same run: the sgemm peak
    (2048^3) for compute-bound kernels and the memcpy bandwidth for memory-bound ones (depthwise).
-   Usage: kernels [--quick]   (threads: SEGC_THREADS, default all cores). Not part of `meson test`. */
+   Usage: kernels [--quick] [--cpu]   (threads: SEGC_THREADS, default all cores). --cpu times with the
+   process CPU clock divided by the thread count: on a machine shared with other jobs it estimates the
+   undisturbed time (run it with OMP_WAIT_POLICY=passive so idle threads do not spin). Not a test. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/arena.h"
 #include "core/tensor.h"
@@ -20,6 +23,16 @@
 typedef int (*bench_fn)(void *ctx);
 
 static int runs_per_case = 5;
+
+/* Process CPU time over the thread count, in ms (the --cpu clock). */
+static double cpu_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (t.tv_sec * 1e3 + t.tv_nsec * 1e-6) / segc_get_threads();
+}
+
+/* The clock every measurement uses: wall time unless --cpu. */
+static double (*now_ms)(void) = segc_time_ms;
 
 /* Sorts a few doubles and returns the median. */
 static double median(double *t, int n) {
@@ -44,13 +57,13 @@ static timing time_ms(bench_fn fn, void *ctx, bench_fn pace, void *pace_ctx, tim
     if (fn(ctx)) return fail;
     int n = runs_per_case < 16 ? runs_per_case : 16;
     for (int i = 0; i < n; i++) {
-        double t0 = segc_time_ms();
+        double t0 = now_ms();
         if (fn(ctx)) return fail;
-        t[i] = segc_time_ms() - t0;
+        t[i] = now_ms() - t0;
         if (pace) {
-            t0 = segc_time_ms();
+            t0 = now_ms();
             pace(pace_ctx);
-            u[i] = segc_time_ms() - t0;
+            u[i] = now_ms() - t0;
         }
     }
     if (pace) *pace_t = (timing){median(u, n), u[0]};   /* median() sorts */
@@ -88,9 +101,16 @@ static int run_gemm(void *p) {
 
 typedef struct copy_ctx { size_t bytes; float *src, *dst; } copy_ctx;
 
+/* memcpy split over the threads in 1 MiB pieces: the bandwidth ceiling for a kernel on as many threads. */
 static int run_copy(void *p) {
     copy_ctx *c = p;
-    memcpy(c->dst, c->src, c->bytes);
+    const size_t piece = (size_t)1 << 20;
+    long long n = (long long)((c->bytes + piece - 1) / piece);
+    #pragma omp parallel for schedule(static)
+    for (long long i = 0; i < n; i++) {
+        size_t off = (size_t)i * piece, len = c->bytes - off < piece ? c->bytes - off : piece;
+        memcpy((char *)c->dst + off, (const char *)c->src + off, len);
+    }
     return 0;
 }
 
@@ -219,8 +239,10 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) {
             quick = 1;
+        } else if (!strcmp(argv[i], "--cpu")) {
+            now_ms = cpu_ms;
         } else {
-            fprintf(stderr, "usage: kernels [--quick]\n");
+            fprintf(stderr, "usage: kernels [--quick] [--cpu]\n");
             return 2;
         }
     }
@@ -243,12 +265,17 @@ int main(int argc, char **argv) {
     g.a = gbuf, g.b = gbuf + (size_t)g.n * g.n, g.c = gbuf + 2 * (size_t)g.n * g.n;
     cp->src = cbuf, cp->dst = cbuf + cp->bytes / sizeof(float);
     pace_gemm = g;
-    pace_gemm.n = quick ? 512 : 1024;
+    pace_gemm.n = 1024;
     timing gt = time_ms(run_gemm, &g, NULL, NULL, NULL), ct = time_ms(run_copy, cp, NULL, NULL, NULL);
     double gflop = 2.0 * g.n * g.n * g.n * 1e-9, gb = 2.0 * cp->bytes * 1e-9;
     printf("sgemm %d^3: %.1f GFLOP/s (best %.1f) on %d threads; BLAS: %s\n", g.n, gflop / (gt.median * 1e-3),
            gflop / (gt.best * 1e-3), segc_get_threads(), segc_blas_info());
     printf("memcpy 64 MiB: %.1f GB/s (best %.1f; read + write)\n", gb / (ct.median * 1e-3), gb / (ct.best * 1e-3));
+    double load[1];
+    if (getloadavg(load, 1) == 1 && load[0] > segc_get_threads())
+        printf("NOTE: load average %.1f on %d threads: other processes share the cores, expect noise%s\n", load[0],
+               segc_get_threads(), getenv("OMP_WAIT_POLICY") ? "" : " (OMP_WAIT_POLICY=passive helps a lot)");
+    if (now_ms == cpu_ms) printf("times: process CPU time / %d threads (--cpu)\n", segc_get_threads());
     printf("%d runs per kernel after a warm-up; %%sgemm (%%memcpy) compares with a %d^3 sgemm (the memcpy) run\n"
            "between the runs of that kernel: med = median vs median, min = best vs best.\n\n",
            runs_per_case, pace_gemm.n);

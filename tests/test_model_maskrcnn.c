@@ -335,34 +335,137 @@ END_TEST
 START_TEST(test_maskrcnn_groceries_matches_reference) { run_case("groceries"); }
 END_TEST
 
-/* A tiny, extremely elongated image runs and gives well-formed output (no reference: the check is that
-   nothing crashes and every box lies inside the image). */
-START_TEST(test_maskrcnn_thin_image_runs) {
+/* The converted model, opened for one test; 0 (and the test skipped) without ../shared. */
+static int open_model(segc_file **f, void **model) {
     if (!have_model) {
         test_skip("no converted Mask R-CNN model (../shared absent)");
-        return;
+        return 0;
     }
+    ck_assert_msg(segc_file_open(model_path, f) == SEGC_OK, "%s", segc_last_error());
+    ck_assert_msg(segc_maskrcnn_load(*f, model) == SEGC_OK, "%s", segc_last_error());
+    return 1;
+}
+
+/* A w x h test image: flat grey (grey != 0) or a busy pattern. */
+static void make_image(int w, int h, int grey, segc_image *img) {
+    uint8_t *rgb = malloc((size_t)w * h * 3);
+    ck_assert_ptr_nonnull(rgb);
+    for (size_t i = 0; i < (size_t)w * h * 3; i++) rgb[i] = grey ? 128 : (uint8_t)(i * 7 + i / 1000);
+    ck_assert_int_eq(segc_image_from_rgb(rgb, w, h, img), SEGC_OK);
+    free(rgb);
+}
+
+/* Detections that make sense for a w x h image: at most detections_per_img, boxes inside the image and
+   ordered, scores above the threshold and descending, labels in [1, K), masks 0/1 when pasted. */
+static void check_well_formed(const segc_detections *d, int w, int h, const segc_maskrcnn_settings *s, int k) {
+    ck_assert(d->count >= 0 && d->count <= s->detections_per_img);
+    ck_assert_int_eq(d->width, w);
+    ck_assert_int_eq(d->height, h);
+    for (int i = 0; i < d->count; i++) {
+        const float *b = d->boxes + 4 * i;
+        ck_assert_msg(b[0] >= 0 && b[0] <= b[2] && b[2] <= w + 1e-3 && b[1] >= 0 && b[1] <= b[3] && b[3] <= h + 1e-3,
+                      "%dx%d image: box %d is (%g, %g, %g, %g)", w, h, i, b[0], b[1], b[2], b[3]);
+        ck_assert(d->scores[i] > s->box_score_thresh && d->scores[i] <= 1.0f);
+        ck_assert(i == 0 || d->scores[i] <= d->scores[i - 1]);
+        ck_assert(d->labels[i] >= 1 && d->labels[i] < k);
+    }
+    if (d->masks)
+        for (size_t p = 0; p < (size_t)d->count * w * h; p++) ck_assert(d->masks[p] <= 1);
+}
+
+/* A flat grey image with a score threshold no softmax can pass: zero detections, no masks, no error. */
+START_TEST(test_maskrcnn_no_detections) {
     segc_file *f;
     void *model;
-    ck_assert_int_eq(segc_file_open(model_path, &f), SEGC_OK);
-    ck_assert_int_eq(segc_maskrcnn_load(f, &model), SEGC_OK);
-    int w = 300, h = 20;
-    uint8_t *rgb = malloc((size_t)w * h * 3);
-    for (int i = 0; i < w * h * 3; i++) rgb[i] = (uint8_t)(i * 7);
+    if (!open_model(&f, &model)) return;
     segc_image img;
-    ck_assert_int_eq(segc_image_from_rgb(rgb, w, h, &img), SEGC_OK);
+    make_image(96, 64, 1, &img);
+    segc_maskrcnn_settings s;
+    segc_maskrcnn_settings_default(&s);
+    s.min_size = 256;   /* small, fast */
+    s.box_score_thresh = 1.0f;
     segc_arena arena;
     segc_arena_init(&arena, 0);
     segc_ctx ctx = segc_ctx_plain(&arena);
     segc_detections d;
-    ck_assert_msg(segc_maskrcnn_detect(model, &ctx, &img, NULL, &d) == SEGC_OK, "%s", segc_last_error());
-    for (int i = 0; i < d.count; i++) {
-        ck_assert(d.boxes[4 * i] >= 0 && d.boxes[4 * i + 2] <= w + 1e-3);
-        ck_assert(d.boxes[4 * i + 1] >= 0 && d.boxes[4 * i + 3] <= h + 1e-3);
-    }
+    ck_assert_msg(segc_maskrcnn_detect(model, &ctx, &img, &s, &d) == SEGC_OK, "%s", segc_last_error());
+    ck_assert_int_eq(d.count, 0);
+    ck_assert_ptr_null(d.masks);
     segc_arena_free(&arena);
     segc_image_free(&img);
-    free(rgb);
+    segc_maskrcnn_free(model);
+    segc_file_close(f);
+}
+END_TEST
+
+/* Tiny and extremely elongated images run and give well-formed output (no reference: the check is that
+   nothing crashes and every box lies inside the image); one so thin that it resizes to zero rows is a
+   clear error. 4000x8 resizes to 1333x2 (padded 1344x32). */
+START_TEST(test_maskrcnn_thin_and_elongated_images) {
+    segc_file *f;
+    void *model;
+    if (!open_model(&f, &model)) return;
+    static const int sizes[][2] = {{300, 20}, {20, 300}, {4000, 8}, {8, 4000}, {1, 1}};
+    int n_classes = 0;
+    segc_maskrcnn_class_names(model, &n_classes);
+    segc_maskrcnn_settings s;
+    segc_maskrcnn_settings_default(&s);
+    segc_arena arena;
+    segc_arena_init(&arena, 0);
+    segc_ctx ctx = segc_ctx_plain(&arena);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        int w = sizes[i][0], h = sizes[i][1];
+        segc_image img;
+        make_image(w, h, 0, &img);
+        segc_detections d;
+        ck_assert_msg(segc_maskrcnn_detect(model, &ctx, &img, NULL, &d) == SEGC_OK, "%dx%d: %s", w, h, segc_last_error());
+        printf("maskrcnn %dx%d image: %d detections\n", w, h, d.count);
+        check_well_formed(&d, w, h, &s, n_classes ? n_classes : 91);
+        ck_assert_int_eq(segc_arena_reset(&arena), SEGC_OK);
+        segc_image_free(&img);
+    }
+    segc_image img;
+    make_image(5000, 1, 0, &img);   /* 1333 / 5000 of one row floors to 0 rows */
+    segc_detections d;
+    ck_assert_int_eq(segc_maskrcnn_detect(model, &ctx, &img, NULL, &d), SEGC_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(segc_last_error(), "nothing is left"));
+    segc_image_free(&img);
+    segc_arena_free(&arena);
+    segc_maskrcnn_free(model);
+    segc_file_close(f);
+}
+END_TEST
+
+/* After a first forward sized the arena, a second forward of the same image (after segc_arena_reset)
+   makes no system allocation and gives the same detections. */
+START_TEST(test_maskrcnn_second_forward_does_not_malloc) {
+    segc_file *f;
+    void *model;
+    if (!open_model(&f, &model)) return;
+    segc_image img;
+    make_image(160, 120, 0, &img);
+    segc_maskrcnn_settings s;
+    segc_maskrcnn_settings_default(&s);
+    s.min_size = 320;   /* small, fast */
+    segc_arena arena;
+    segc_arena_init(&arena, 1 << 20);   /* too small on purpose: the first pass must grow it */
+    segc_ctx ctx = segc_ctx_plain(&arena);
+    segc_detections d1, d2;
+    ck_assert_msg(segc_maskrcnn_detect(model, &ctx, &img, &s, &d1) == SEGC_OK, "%s", segc_last_error());
+    int count = d1.count;
+    ck_assert_msg(count > 0, "the test image should give detections (masks pasted)");
+    float *boxes = malloc(sizeof(float) * 4 * (size_t)count);
+    memcpy(boxes, d1.boxes, sizeof(float) * 4 * (size_t)count);
+    ck_assert_int_eq(segc_arena_reset(&arena), SEGC_OK);
+    size_t allocs = arena.system_allocs;
+    ck_assert_msg(segc_maskrcnn_detect(model, &ctx, &img, &s, &d2) == SEGC_OK, "%s", segc_last_error());
+    ck_assert_msg(arena.system_allocs == allocs, "second forward: %zu arena system allocations",
+                  arena.system_allocs - allocs);
+    ck_assert_int_eq(d2.count, count);
+    ck_assert(memcmp(boxes, d2.boxes, sizeof(float) * 4 * (size_t)count) == 0);
+    free(boxes);
+    segc_arena_free(&arena);
+    segc_image_free(&img);
     segc_maskrcnn_free(model);
     segc_file_close(f);
 }
@@ -375,7 +478,9 @@ int main(void) {
     tcase_set_timeout(tc, 1800);
     tcase_add_test(tc, test_maskrcnn_cars_matches_reference);
     tcase_add_test(tc, test_maskrcnn_groceries_matches_reference);
-    tcase_add_test(tc, test_maskrcnn_thin_image_runs);
+    tcase_add_test(tc, test_maskrcnn_no_detections);
+    tcase_add_test(tc, test_maskrcnn_thin_and_elongated_images);
+    tcase_add_test(tc, test_maskrcnn_second_forward_does_not_malloc);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -95,7 +95,7 @@ START_TEST(test_roi_align_fast_matches_reference_on_random_rois) {
         }
         segc_tensor got = new_tensor(&a, K, C, p.pooled_h, p.pooled_w), want = new_tensor(&a, K, C, p.pooled_h,
                                                                                          p.pooled_w);
-        ck_assert_msg(segc_roi_align(&x, &rois, &p, &got) == SEGC_OK, "%s", segc_last_error());
+        ck_assert_msg(segc_roi_align(&a, &x, &rois, &p, &got) == SEGC_OK, "%s", segc_last_error());
         ck_assert_int_eq(segc_roi_align_reference(&x, &rois, &p, &want), SEGC_OK);
         snprintf(what, sizeof what, "iter %d: %dx%d scale %g sampling %d aligned %d", iter, p.pooled_h, p.pooled_w,
                  (double)p.spatial_scale, p.sampling_ratio, p.aligned);
@@ -146,7 +146,7 @@ START_TEST(test_roi_align_subset_writes_only_its_rows) {
     segc_tensor full, part = new_tensor(&a, 4, 3, 7, 7);
     ck_assert_int_eq(segc_roi_align_new(&a, &x, &rois, &p, &full), SEGC_OK);
     const int64_t idx[2] = {3, 1};
-    ck_assert_int_eq(segc_roi_align_subset(&x, &rois, idx, 2, &p, &part), SEGC_OK);
+    ck_assert_int_eq(segc_roi_align_subset(&a, &x, &rois, idx, 2, &p, &part), SEGC_OK);
     const size_t per = 3 * 7 * 7;
     for (int k = 0; k < 4; k++) {
         const float *pk = (const float *)part.data + k * per, *fk = (const float *)full.data + k * per;
@@ -156,38 +156,40 @@ START_TEST(test_roi_align_subset_writes_only_its_rows) {
         }
     }
     const int64_t bad[1] = {4};
-    ck_assert_int_eq(segc_roi_align_subset(&x, &rois, bad, 1, &p, &part), SEGC_ERR_INVALID_ARG);
-    ck_assert_int_eq(segc_roi_align_subset(&x, &rois, NULL, 1, &p, &part), SEGC_ERR_INVALID_ARG);
-    ck_assert_int_eq(segc_roi_align_subset(&x, &rois, idx, 0, &p, &part), SEGC_OK);
+    ck_assert_int_eq(segc_roi_align_subset(&a, &x, &rois, bad, 1, &p, &part), SEGC_ERR_INVALID_ARG);
+    ck_assert_int_eq(segc_roi_align_subset(&a, &x, &rois, NULL, 1, &p, &part), SEGC_ERR_INVALID_ARG);
+    ck_assert_int_eq(segc_roi_align_subset(&a, &x, &rois, idx, 0, &p, &part), SEGC_OK);
     segc_arena_free(&a);
 }
 END_TEST
 
 START_TEST(test_roi_align_rejects_bad_input) {
+    segc_arena a;
+    segc_arena_init(&a, 0);
     float buf[256] = {0};
     segc_tensor x = segc_tensor_f32(buf, 4, 1, 2, 4, 4), out = segc_tensor_f32(buf + 64, 4, 1, 2, 2, 2);
     float rd[5] = {0, 0, 0, 3, 3};
     segc_tensor rois = segc_tensor_f32(rd, 2, 1, 5, 0, 0);
     segc_roi_align_params p = params(2, 2, 1.0f, 2, 0);
-    ck_assert_int_eq(segc_roi_align(&x, &rois, &p, &out), SEGC_OK);
-    ck_assert_int_eq(segc_roi_align(NULL, &rois, &p, &out), SEGC_ERR_INVALID_ARG);
-    ck_assert_int_eq(segc_roi_align(&x, &rois, NULL, &out), SEGC_ERR_INVALID_ARG);
+    ck_assert_int_eq(segc_roi_align(&a, &x, &rois, &p, &out), SEGC_OK);
+    ck_assert_int_eq(segc_roi_align(&a, NULL, &rois, &p, &out), SEGC_ERR_INVALID_ARG);
+    ck_assert_int_eq(segc_roi_align(&a, &x, &rois, NULL, &out), SEGC_ERR_INVALID_ARG);
     segc_roi_align_params bad = params(0, 2, 1.0f, 2, 0);
-    ck_assert_int_eq(segc_roi_align(&x, &rois, &bad, &out), SEGC_ERR_INVALID_ARG);
+    ck_assert_int_eq(segc_roi_align(&a, &x, &rois, &bad, &out), SEGC_ERR_INVALID_ARG);
     bad = params(2, 2, NAN, 2, 0);
-    ck_assert_int_eq(segc_roi_align(&x, &rois, &bad, &out), SEGC_ERR_INVALID_ARG);
+    ck_assert_int_eq(segc_roi_align(&a, &x, &rois, &bad, &out), SEGC_ERR_INVALID_ARG);
     segc_tensor r4 = segc_tensor_f32(rd, 2, 1, 4, 0, 0);
-    ck_assert_int_eq(segc_roi_align(&x, &r4, &p, &out), SEGC_ERR_SHAPE);
+    ck_assert_int_eq(segc_roi_align(&a, &x, &r4, &p, &out), SEGC_ERR_SHAPE);
     segc_tensor x0 = segc_tensor_f32(buf, 4, 1, 2, 0, 4);
-    ck_assert_int_eq(segc_roi_align(&x0, &rois, &p, &out), SEGC_ERR_SHAPE);
+    ck_assert_int_eq(segc_roi_align(&a, &x0, &rois, &p, &out), SEGC_ERR_SHAPE);
     segc_tensor ob = segc_tensor_f32(buf + 64, 4, 1, 2, 3, 2);
-    ck_assert_int_eq(segc_roi_align(&x, &rois, &p, &ob), SEGC_ERR_SHAPE);
+    ck_assert_int_eq(segc_roi_align(&a, &x, &rois, &p, &ob), SEGC_ERR_SHAPE);
     const float bad_rois[5][5] = {{1, 0, 0, 3, 3},   {-1, 0, 0, 3, 3}, {0.5f, 0, 0, 3, 3},
                                   {0, NAN, 0, 3, 3}, {0, 0, 0, 1e30f, 3}};
     for (int i = 0; i < 5; i++) {
         memcpy(rd, bad_rois[i], sizeof rd);
         segc_tensor_fill_f32(&out, 7.0f);
-        ck_assert_int_eq(segc_roi_align(&x, &rois, &p, &out), SEGC_ERR_INVALID_ARG);
+        ck_assert_int_eq(segc_roi_align(&a, &x, &rois, &p, &out), SEGC_ERR_INVALID_ARG);
         ck_assert_int_eq(segc_roi_align_reference(&x, &rois, &p, &out), SEGC_ERR_INVALID_ARG);
         ck_assert(((float *)out.data)[0] == 7.0f);   /* nothing written */
         ck_assert(strlen(segc_last_error()) > 0);
@@ -196,15 +198,22 @@ START_TEST(test_roi_align_rejects_bad_input) {
     const float hr[5] = {0, 0, 0, 4e5f, 4e5f};
     memcpy(rd, hr, sizeof rd);
     p.sampling_ratio = 0;
-    ck_assert_int_eq(segc_roi_align(&x, &rois, &p, &out), SEGC_ERR_INVALID_ARG);
+    ck_assert_int_eq(segc_roi_align(&a, &x, &rois, &p, &out), SEGC_ERR_INVALID_ARG);
+    /* no scratch arena */
+    memcpy(rd, bad_rois[0], sizeof rd);
+    rd[0] = 0;
+    p.sampling_ratio = 2;
+    ck_assert_int_eq(segc_roi_align(NULL, &x, &rois, &p, &out), SEGC_ERR_INVALID_ARG);
+    /* the scratch is released: the arena is back where it was */
+    size_t in_use = a.in_use;
+    ck_assert_int_eq(segc_roi_align(&a, &x, &rois, &p, &out), SEGC_OK);
+    ck_assert_uint_eq(a.in_use, in_use);
     /* zero rois is fine */
-    segc_arena a;
-    segc_arena_init(&a, 0);
     segc_tensor none = segc_tensor_f32(rd, 2, 0, 5, 0, 0), o0;
     ck_assert_int_eq(segc_roi_align_new(&a, &x, &none, &p, &o0), SEGC_OK);
     ck_assert_int_eq(o0.shape[0], 0);
     segc_tensor o1 = segc_tensor_f32(NULL, 4, 0, 2, 2, 2);   /* no detections: nothing to pool */
-    ck_assert_int_eq(segc_roi_align(&x, &none, &p, &o1), SEGC_OK);
+    ck_assert_int_eq(segc_roi_align(&a, &x, &none, &p, &o1), SEGC_OK);
     segc_arena_free(&a);
 }
 END_TEST

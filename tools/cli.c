@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/status.h"
+
 /* "segc CMD" for a subcommand, "segc" for the global options (cmd ""). */
 static void print_prefix(const char *cmd) {
     fprintf(stderr, "segc%s%s: ", *cmd ? " " : "", cmd);
@@ -78,30 +80,29 @@ int cli_threads_option(const char *cmd, int argc, char **argv, int *i) {
     return 1;
 }
 
-int cli_mkdirs(const char *cmd, const char *path) {
+segc_status cli_make_dirs(const char *path) {
     char buf[4096];
     size_t len = strlen(path);
-    if (len == 0 || len >= sizeof buf) {
-        fprintf(stderr, "segc %s: bad output directory '%.60s'\n", cmd, path);
-        return -1;
-    }
+    if (len == 0 || len >= sizeof buf) return segc_fail(SEGC_ERR_INVALID_ARG, "bad output directory '%.60s'", path);
     memcpy(buf, path, len + 1);
     for (size_t i = 1; i <= len; i++) {
         if (buf[i] != '/' && buf[i] != '\0') continue;
         char saved = buf[i];
         buf[i] = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-            fprintf(stderr, "segc %s: cannot create directory %s: %s\n", cmd, buf, strerror(errno));
-            return -1;
-        }
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return segc_fail(SEGC_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
         buf[i] = saved;
     }
     struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        fprintf(stderr, "segc %s: %s is not a directory\n", cmd, path);
-        return -1;
-    }
-    return 0;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) return segc_fail(SEGC_ERR_IO, "%s is not a directory", path);
+    if (access(path, W_OK) != 0) return segc_fail(SEGC_ERR_IO, "cannot write into %s: %s", path, strerror(errno));
+    return SEGC_OK;
+}
+
+int cli_mkdirs(const char *cmd, const char *path) {
+    if (cli_make_dirs(path) == SEGC_OK) return 0;
+    cli_failure(cmd, NULL);
+    return -1;
 }
 
 void cli_progress(int done, int total, const char *label, double elapsed_ms) {

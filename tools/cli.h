@@ -38,8 +38,10 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i);
    -1 on a bad value (error printed). */
 int cli_threads_option(const char *cmd, int argc, char **argv, int *i);
 
-/* Creates a directory (and its parents); 0 on success, error printed otherwise. */
+/* Creates a directory (and its parents) and checks it is writable; 0 on success, error printed otherwise. */
 int cli_mkdirs(const char *cmd, const char *path);
+/* Same without printing: the reason goes to segc_last_error(). */
+segc_status cli_make_dirs(const char *path);
 
 /* "\r[3/10] name 12.3 s" on stderr when stderr is a terminal, one line per item otherwise. */
 void cli_progress(int done, int total, const char *label, double elapsed_ms);

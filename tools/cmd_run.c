@@ -168,8 +168,7 @@ static segc_status run_promptable(const run_options *o, const void *model, segc_
             break;
         }
         snprintf(sub, sizeof sub, "%s/prompt_%d", dir, n++);
-        if (cli_mkdirs("run", sub)) st = segc_fail(SEGC_ERR_IO, "cannot create %s", sub);
-        else st = run_prompt_predict(model, ctx, &emb, &p, sub);
+        if (!(st = cli_make_dirs(sub))) st = run_prompt_predict(model, ctx, &emb, &p, sub);
     }
     fclose(fp);
     if (!st && n == 0) st = segc_fail(SEGC_ERR_INVALID_ARG, "%s holds no prompt set", o->prompts_file);
@@ -179,9 +178,10 @@ static segc_status run_promptable(const run_options *o, const void *model, segc_
 /* Loads one image, runs the model and writes its outputs into dir (created if `make_dir`). */
 static segc_status process_image(const run_options *o, const segc_arch_entry *entry, const void *model,
                                  const segc_file *file, segc_ctx *ctx, const char *in, const char *dir, int make_dir) {
-    if (make_dir && cli_mkdirs("run", dir)) return segc_fail(SEGC_ERR_IO, "cannot create %s", dir);
+    segc_status st;
+    if (make_dir && (st = cli_make_dirs(dir))) return st;
     segc_image img;
-    segc_status st = segc_image_load(in, &img);
+    st = segc_image_load(in, &img);
     if (st) return st;
     if (entry->task == SEGC_TASK_SEMANTIC) {
         segc_tensor logits;
@@ -198,6 +198,62 @@ static segc_status process_image(const run_options *o, const segc_arch_entry *en
     return st;
 }
 
+/* Options that only some tasks take: a usage error (exit 2) names the mismatch. */
+static int check_options_for_task(const run_options *o, const segc_arch_entry *entry) {
+    int has_prompt = o->prompt.num_points || o->prompt.has_box || o->prompt.mask_input[0] || o->prompts_file;
+    if (entry->task == SEGC_TASK_PROMPTABLE && !has_prompt)
+        return cli_usage_error("run", "%s needs a prompt: -p X,Y, -b X0,Y0,X1,Y1, --mask-input or --prompts", entry->arch);
+    if (entry->task != SEGC_TASK_PROMPTABLE && (has_prompt || o->prompt.multimask))
+        return cli_usage_error("run", "-p, -b, --mask-input, --multimask and --prompts are for promptable models (SAM 2), "
+                               "not %s", entry->arch);
+    if (entry->task != SEGC_TASK_SEMANTIC && o->save_logits)
+        return cli_usage_error("run", "--save-logits is for semantic models (DeepLabV3+, HRNet), not %s", entry->arch);
+    if (o->prompts_file && (o->prompt.num_points || o->prompt.has_box || o->prompt.mask_input[0] || o->prompt.multimask))
+        return cli_usage_error("run", "give prompts with --prompts or with -p/-b/--mask-input/--multimask, not both");
+    return CLI_EXIT_OK;
+}
+
+/* Output directory of input k: OUTDIR for one image, else OUTDIR/<stem>, with "_<k>" added when an
+   earlier input has the same stem (a.png and a.jpg, or two directories with the same file name). */
+static void output_dir(const run_options *o, int k, char *dir, size_t size) {
+    char stem[1024], other[1024];
+    if (o->inputs.count == 1) {
+        snprintf(dir, size, "%s", o->out_dir);
+        return;
+    }
+    cli_path_stem(o->inputs.paths[k], stem, sizeof stem);
+    int clash = 0;
+    for (int j = 0; j < k && !clash; j++) {
+        cli_path_stem(o->inputs.paths[j], other, sizeof other);
+        clash = !strcmp(stem, other);
+    }
+    if (clash) snprintf(dir, size, "%s/%s_%d", o->out_dir, stem, k);
+    else snprintf(dir, size, "%s/%s", o->out_dir, stem);
+}
+
+/* Runs the model over every input; returns the number of inputs that failed (each one reported). */
+static int run_all(const run_options *o, const segc_arch_entry *entry, const void *model, const segc_file *file) {
+    segc_arena arena;
+    segc_arena_init(&arena, 0);
+    int failures = 0;
+    double t0 = segc_time_ms();
+    for (int k = 0; k < o->inputs.count; k++) {
+        const char *in = o->inputs.paths[k];
+        char dir[4096], stem[1024];
+        output_dir(o, k, dir, sizeof dir);
+        segc_arena_reset(&arena);
+        segc_ctx ctx = segc_ctx_plain(&arena);
+        if (process_image(o, entry, model, file, &ctx, in, dir, o->inputs.count > 1)) {
+            cli_failure("run", in);
+            failures++;
+        }
+        cli_path_stem(in, stem, sizeof stem);
+        if (o->inputs.count > 1) cli_progress(k + 1, o->inputs.count, stem, segc_time_ms() - t0);
+    }
+    segc_arena_free(&arena);
+    return failures;
+}
+
 int cmd_run(int argc, char **argv) {
     run_options o = {0};
     o.alpha = 0.5;
@@ -212,42 +268,16 @@ int cmd_run(int argc, char **argv) {
     segc_file *file = NULL;
     const segc_arch_entry *entry = NULL;
     void *model = NULL;
-    if (segc_arch_open(o.model_path, &file, &entry, &model)) {
-        cli_inputs_free(&o.inputs);
-        return cli_failure("run", NULL);
+    if (cli_mkdirs("run", o.out_dir)) rc = CLI_EXIT_FAIL;
+    else if (segc_arch_open(o.model_path, &file, &entry, &model)) rc = cli_failure("run", o.model_path);
+    else rc = check_options_for_task(&o, entry);
+    if (rc == CLI_EXIT_OK) {
+        int failures = run_all(&o, entry, model, file);
+        if (failures && o.inputs.count > 1) fprintf(stderr, "segc run: %d of %d images failed\n", failures, o.inputs.count);
+        rc = failures ? CLI_EXIT_FAIL : CLI_EXIT_OK;
     }
-    int no_prompt = !o.prompt.num_points && !o.prompt.has_box && !o.prompt.mask_input[0] && !o.prompts_file;
-    if (entry->task == SEGC_TASK_PROMPTABLE && no_prompt) {
-        fprintf(stderr, "segc run: %s needs a prompt: -p X,Y, -b X0,Y0,X1,Y1, --mask-input or --prompts\n", entry->arch);
-        entry->free(model);
-        segc_file_close(file);
-        cli_inputs_free(&o.inputs);
-        return CLI_EXIT_USAGE;
-    }
-    segc_arena arena;
-    segc_arena_init(&arena, 0);
-    int failures = 0;
-    double t0 = segc_time_ms();
-    if (cli_mkdirs("run", o.out_dir)) failures = o.inputs.count;
-    for (int k = 0; k < o.inputs.count && failures < o.inputs.count; k++) {
-        const char *in = o.inputs.paths[k];
-        char dir[4096], stem[1024];
-        cli_path_stem(in, stem, sizeof stem);
-        if (o.inputs.count == 1) snprintf(dir, sizeof dir, "%s", o.out_dir);
-        else snprintf(dir, sizeof dir, "%s/%s", o.out_dir, stem);
-        segc_arena_reset(&arena);
-        segc_ctx ctx = segc_ctx_plain(&arena);
-        if (process_image(&o, entry, model, file, &ctx, in, dir, o.inputs.count > 1)) {
-            cli_failure("run", in);
-            failures++;
-        }
-        cli_progress(k + 1, o.inputs.count, stem, segc_time_ms() - t0);
-    }
-    int total = o.inputs.count;
-    segc_arena_free(&arena);
-    entry->free(model);
+    if (model) entry->free(model);
     segc_file_close(file);
     cli_inputs_free(&o.inputs);
-    if (failures) fprintf(stderr, "segc run: %d of %d images failed\n", failures, total);
-    return failures ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    return rc;
 }

@@ -16,9 +16,14 @@ segc_status cli_forward(const segc_arch_entry *entry, const void *model, segc_ct
         segc_detections d;
         return entry->instance(model, ctx, img, &d);
     }
-    case SEGC_TASK_PROMPTABLE: {   /* the image encoder: what dump/profile/bench measure */
+    case SEGC_TASK_PROMPTABLE: {   /* the image encoder, then one decode of a centre click */
         segc_sam2_embedding emb;
-        return segc_sam2_encode(model, ctx, img, &emb);
+        segc_status st = segc_sam2_encode(model, ctx, img, &emb);
+        if (st) return st;
+        segc_sam2_point centre = {0.5f * (float)img->width, 0.5f * (float)img->height, 1};
+        segc_sam2_prompts prompts = {.num_points = 1, .points = &centre};
+        segc_sam2_outputs out;
+        return segc_sam2_predict(model, ctx, &emb, &prompts, 1, 0, &out);
     }
     default:
         return segc_fail(SEGC_ERR_UNSUPPORTED, "%s: this command does not support the model's task yet", entry->arch);

@@ -281,7 +281,7 @@ static segc_status backbone_forward(const deeplab_model *m, segc_ctx *ctx, const
     } else if (m->config.backbone == DEEPLAB_XCEPTION) {
         st = segc_deeplab_xception_forward(m->xception, ctx->arena, x, low, high);
     } else {
-        segc_tensor outs[4];
+        segc_tensor outs[4] = {{0}};
         st = segc_resnet_forward(&m->resnet, ctx->arena, x, SEGC_RESNET_LAYER(1) | SEGC_RESNET_LAYER(4), outs);
         *low = outs[0];
         *high = outs[3];

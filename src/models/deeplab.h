@@ -10,8 +10,9 @@
      -> bilinear (align_corners=False) to the input size: logits [1, K, H, W].
    Taps (segc_tap names): "input", "backbone.low_level", "backbone.out", "classifier.project",
    "classifier.aspp.convs.4" (pooling branch before its upsample, [1,256,1,1]), "classifier.aspp.convs"
-   (the 5 branches concatenated), "classifier.aspp", "classifier.concat" (decoder concat),
-   "classifier" (logits at stride 4, V3: stride OS), "logits".
+   (the 5 branches concatenated), "classifier.aspp", "classifier.concat" (decoder concat, built only
+   when wanted), "classifier.classifier.2" (decoder 3x3 conv + BN + ReLU), "classifier" (logits at
+   stride 4; V3: stride OS, its ASPP is "classifier.classifier.0"), "logits".
    The model is read-only after load: many threads may run it at once, each with its own ctx. */
 #ifndef SEGC_MODELS_DEEPLAB_H
 #define SEGC_MODELS_DEEPLAB_H

@@ -1,7 +1,11 @@
-/* deeplab_head.c - the DeepLabV3+ decoder's 3x3 conv over the bilinearly upsampled ASPP features,
-   computed at the ASPP's resolution.
+/* deeplab_head.c - three conv kernels of the DeepLab head that exploit its shapes (the model calls them;
+   each has an oracle in tests/test_model_deeplab.c):
+     1. the V3+ decoder's 3x3 conv over the bilinearly upsampled ASPP, computed at the ASPP's resolution;
+     2. ASPP's atrous 3x3 convs without the products with the zero padding;
+     3. Winograd F(2x2, 3x3) for the decoder's 3x3 conv over the 48 low-level channels.
+   (2 and 3 are generic conv algorithms: candidates for src/ops/conv.c.)
 
-   DeepLabHeadV3Plus runs conv3x3(cat[low48, up(aspp)]) at stride 4; 256 of its 304 input channels are
+   1. DeepLabHeadV3Plus runs conv3x3(cat[low48, up(aspp)]) at stride 4; 256 of its 304 input channels are
    up(aspp), a bilinear (align_corners=False) 4x upsampling of a stride-16 map. Channel mixing commutes
    with a per-channel spatial linear map, so for each tap t = (r, s) of the kernel
        W_t . up(a) = up(W_t . a),
@@ -11,11 +15,13 @@
    gather: columns first (per row of Z, the three s taps summed into V_r at [h, W]), then rows (the three
    r taps). Exact up to float summation order.
 
-   Also here: ASPP's atrous 3x3 convs (rates 6/12/18 at OS16, 12/24/36 at OS8) on a small map, where a
+   2. ASPP's atrous 3x3 convs (rates 6/12/18 at OS16, 12/24/36 at OS8) on a small map, where a
    side tap often lands in the zero padding for half the pixels or more. Per tap t, only the pixels whose
    shifted input is inside are gathered ([C, n_t]), multiplied by W_t [K, C] and added back: the same sum
    without the zero products (about 40 % fewer multiply-adds at OS16 for a 513 input).
-   Does not do: other kernel sizes, align_corners=True. */
+
+   3. See the section comment at segc_deeplab_winograd_prepare.
+   Does not do: other kernel sizes, align_corners=True, batch > 1. */
 #include <string.h>
 
 #include "core/status.h"
@@ -172,45 +178,65 @@ segc_status segc_deeplab_atrous_conv3x3(segc_arena *arena, const segc_tensor *x,
     const int64_t C = x->shape[1], h = x->shape[2], w = x->shape[3], K = out->shape[1], hw = h * w;
     if (out->shape[2] != h || out->shape[3] != w || rate < 1 || (bias && segc_tensor_numel(bias) != K))
         return segc_fail(SEGC_ERR_SHAPE, "deeplab atrous conv: output size, rate %d or bias does not fit", rate);
+    /* the valid rectangle [y0, y1) x [x0, x1) of each side tap and its offset in the packed buffers */
+    int64_t y0[UPCONV_TAPS], y1[UPCONV_TAPS], x0[UPCONV_TAPS], x1[UPCONV_TAPS], off[UPCONV_TAPS + 1];
+    off[0] = 0;
+    for (int t = 0; t < UPCONV_TAPS; t++) {
+        int64_t dy = (int64_t)(t / 3 - 1) * rate, dx = (int64_t)(t % 3 - 1) * rate;
+        valid_range(h, dy, &y0[t], &y1[t]);
+        valid_range(w, dx, &x0[t], &x1[t]);
+        int64_t n = t == 4 ? 0 : (y1[t] - y0[t]) * (x1[t] - x0[t]);   /* the centre tap needs no packing */
+        off[t + 1] = off[t] + n;
+    }
+    const int64_t total = off[UPCONV_TAPS];
     segc_arena_mark mark = segc_arena_get_mark(arena);
-    float *xg = segc_arena_alloc_array(arena, (size_t)(C * hw), sizeof(float));
-    float *yg = segc_arena_alloc_array(arena, (size_t)(K * hw), sizeof(float));
+    float *xg = segc_arena_alloc_array(arena, (size_t)(C * total + 1), sizeof(float));
+    float *yg = segc_arena_alloc_array(arena, (size_t)(K * total + 1), sizeof(float));
     if (!xg || !yg) {
         segc_arena_release(arena, mark);
         return SEGC_ERR_NOMEM;
     }
-    const float *xd = x->data, *wd = wt->data;
+    const float *xd = x->data, *wd = wt->data, *b = bias ? bias->data : NULL;
     float *o = out->data;
-    /* centre tap: every pixel, straight into out */
-    segc_sgemm(0, 0, (int)K, (int)hw, (int)C, 1.0f, wd + 4 * K * C, (int)C, xd, (int)hw, 0.0f, o, (int)hw);
+    /* gather: xg[tap block][c, (y - y0) nx + (x - x0)] = x[c, y + dy, x + dx] */
+    #pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < C; c++)
+        for (int t = 0; t < UPCONV_TAPS; t++) {
+            int64_t n = off[t + 1] - off[t], nx = x1[t] - x0[t];
+            int64_t dy = (int64_t)(t / 3 - 1) * rate, dx = (int64_t)(t % 3 - 1) * rate;
+            for (int64_t y = y0[t]; n > 0 && y < y1[t]; y++)
+                memcpy(xg + C * off[t] + c * n + (y - y0[t]) * nx, xd + c * hw + (y + dy) * w + x0[t] + dx,
+                       (size_t)nx * sizeof(float));
+        }
+    /* the nine products, split over the threads (each sgemm single-threaded inside the region):
+       centre tap straight into out, side taps into their block of yg */
+    #pragma omp parallel for schedule(dynamic, 1)
     for (int t = 0; t < UPCONV_TAPS; t++) {
-        if (t == 4) continue;
-        int64_t dy = (int64_t)(t / 3 - 1) * rate, dx = (int64_t)(t % 3 - 1) * rate, y0, y1, x0, x1;
-        valid_range(h, dy, &y0, &y1);
-        valid_range(w, dx, &x0, &x1);
-        int64_t ny = y1 - y0, nx = x1 - x0, n = ny * nx;
-        if (n <= 0) continue;
-        /* gather xg[c, (y - y0) nx + (x - x0)] = x[c, y + dy, x + dx] */
-        #pragma omp parallel for schedule(static)
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t y = y0; y < y1; y++)
-                memcpy(xg + c * n + (y - y0) * nx, xd + c * hw + (y + dy) * w + x0 + dx, (size_t)nx * sizeof(float));
-        segc_sgemm(0, 0, (int)K, (int)n, (int)C, 1.0f, wd + (int64_t)t * K * C, (int)C, xg, (int)n, 0.0f, yg, (int)n);
-        #pragma omp parallel for schedule(static)
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t y = y0; y < y1; y++) {
-                float *orow = o + k * hw + y * w + x0;
-                const float *yrow = yg + k * n + (y - y0) * nx;
+        int64_t n = off[t + 1] - off[t];
+        if (t == 4)
+            segc_sgemm(0, 0, (int)K, (int)hw, (int)C, 1.0f, wd + 4 * K * C, (int)C, xd, (int)hw, 0.0f, o, (int)hw);
+        else if (n > 0)
+            segc_sgemm(0, 0, (int)K, (int)n, (int)C, 1.0f, wd + (int64_t)t * K * C, (int)C, xg + C * off[t], (int)n,
+                       0.0f, yg + K * off[t], (int)n);
+    }
+    /* scatter-add the side taps, add the bias, apply the activation */
+    #pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < K; k++) {
+        float *ok = o + k * hw;
+        for (int t = 0; t < UPCONV_TAPS; t++) {
+            int64_t n = off[t + 1] - off[t], nx = x1[t] - x0[t];
+            if (t == 4 || n == 0) continue;
+            const float *yk = yg + K * off[t] + k * n;
+            for (int64_t y = y0[t]; y < y1[t]; y++) {
+                float *orow = ok + y * w + x0[t];
+                const float *yrow = yk + (y - y0[t]) * nx;
                 for (int64_t i = 0; i < nx; i++) orow[i] += yrow[i];
             }
+        }
+        float bk = b ? b[k] : 0.0f;
+        for (int64_t i = 0; i < hw; i++) ok[i] += bk;
+        segc_act_apply(act, ok, (size_t)hw);   /* serial for a small plane, as in the conv epilogue */
     }
-    const float *b = bias ? bias->data : NULL;
-    if (b) {
-        #pragma omp parallel for schedule(static)
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t i = 0; i < hw; i++) o[k * hw + i] += b[k];
-    }
-    segc_act_apply(act, o, (size_t)(K * hw));
     segc_arena_release(arena, mark);
     return SEGC_OK;
 }
@@ -303,7 +329,9 @@ segc_status segc_deeplab_winograd3x3(segc_arena *arena, const segc_tensor *x, co
                 for (int xi = 0; xi < 16; xi++) v[(xi * C + c) * nt + t] = r[xi / 4][xi % 4];
             }
         }
-        /* M[xi] = U[xi] V[xi]: [K, C] x [C, nt] */
+        /* M[xi] = U[xi] V[xi]: [K, C] x [C, nt]; the 16 products split over the threads (each sgemm then
+           runs single-threaded inside the parallel region: one synchronization instead of 16) */
+        #pragma omp parallel for schedule(static)
         for (int xi = 0; xi < 16; xi++)
             segc_sgemm(0, 0, (int)K, (int)nt, (int)C, 1.0f, ud + xi * K * C, (int)C, v + xi * C * nt, (int)nt, 0.0f,
                        m + xi * K * nt, (int)nt);

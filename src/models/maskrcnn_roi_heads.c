@@ -59,10 +59,13 @@ segc_status maskrcnn_roi_heads_load(segc_maskrcnn *m) {
         return st;
     st = segc_params_conv_bn(p, "roi_heads.mask_predictor.mask_fcn_logits", NULL, 0, NULL, &m->mask_logits.w,
                              &m->mask_logits.b);
-    if (!st && m->mask_logits.w.shape[0] != k)
-        return segc_fail(SEGC_ERR_SHAPE, "roi_heads.mask_predictor.mask_fcn_logits has %lld classes, the box "
-                         "predictor %lld", (long long)m->mask_logits.w.shape[0], (long long)k);
-    return st;
+    if (st) return st;
+    const segc_tensor *lw = &m->mask_logits.w;
+    if (lw->ndim != 4 || lw->shape[0] != k || lw->shape[1] != up_shape[1] || lw->shape[2] != 1 || lw->shape[3] != 1)
+        return segc_fail(SEGC_ERR_SHAPE, "roi_heads.mask_predictor.mask_fcn_logits.weight: want [%lld, %lld, 1, 1] "
+                         "(K classes of the box predictor, conv5_mask's channels)", (long long)k,
+                         (long long)up_shape[1]);
+    return SEGC_OK;
 }
 
 /* FPN level (0-based among '0'..'3') of a box: LevelMapper, floor(4 + log2(sqrt(area) / 224) + 1e-6)
@@ -102,7 +105,7 @@ segc_status maskrcnn_multiscale_roi_align(segc_arena *arena, const segc_tensor f
         /* _infer_scale: 2^round(log2(feature height / image height)) */
         double approx = (double)feats[level].shape[2] / (double)image_h;
         segc_roi_align_params p = {size, size, (float)exp2(nearbyint(log2(approx))), 2, 0};
-        st = segc_roi_align_subset(&feats[level], &rois, idx, n, &p, out);
+        st = segc_roi_align_subset(arena, &feats[level], &rois, idx, n, &p, out);
     }
     segc_arena_release(arena, mark);
     return st;
@@ -200,6 +203,25 @@ segc_status maskrcnn_box_forward(const segc_maskrcnn *m, segc_ctx *ctx, const se
     return select_detections(m, arena, pr, probs.data, p, s, boxes, scores, labels);
 }
 
+/* mask_fcn_logits restricted to each detection's class: y [D, C, M, M] -> out [D, M, M] with
+   out[i] = w[label_i] . y[i] + b[label_i] (the 1x1 conv of all K classes would compute K planes per
+   detection and keep one). */
+static void class_logits(const segc_maskrcnn *m, const segc_tensor *y, const int32_t *labels, segc_tensor *out) {
+    const int64_t d = y->shape[0], c = y->shape[1], plane = y->shape[2] * y->shape[3];
+    const float *w = m->mask_logits.w.data, *b = m->mask_logits.b.data, *src = y->data;
+    float *dst = out->data;
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < d; i++) {
+        const float *wl = w + (int64_t)labels[i] * c, *yi = src + i * c * plane;
+        float *o = dst + i * plane;
+        for (int64_t q = 0; q < plane; q++) o[q] = b[labels[i]];
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float wc = wl[ch], *yc = yi + ch * plane;
+            for (int64_t q = 0; q < plane; q++) o[q] += wc * yc[q];
+        }
+    }
+}
+
 segc_status maskrcnn_mask_forward(const segc_maskrcnn *m, segc_ctx *ctx, const segc_tensor feats[MASKRCNN_FPN_LEVELS],
                                   const segc_tensor *boxes, const segc_tensor *labels, int image_h, int image_w,
                                   segc_tensor *mask_logits) {
@@ -208,10 +230,15 @@ segc_status maskrcnn_mask_forward(const segc_maskrcnn *m, segc_ctx *ctx, const s
     int64_t ms = 2 * MASK_POOL;
     segc_status st = segc_tensor_new_f32(arena, mask_logits, 3, d, ms, ms, 0);
     if (st || d == 0) return st;
+    const int32_t *lb = labels->data;
+    for (int64_t i = 0; i < d; i++)
+        if (lb[i] < 0 || lb[i] >= m->num_classes)
+            return segc_fail(SEGC_ERR_INVALID_ARG, "mask head: detection %lld has label %d, not in [0, %d)",
+                             (long long)i, lb[i], m->num_classes);
     segc_arena_mark mark = segc_arena_get_mark(arena);
     segc_tensor x, y;
     st = maskrcnn_multiscale_roi_align(arena, feats, boxes, image_h, image_w, MASK_POOL, &x);
-    segc_conv2d_params p3 = segc_conv2d_params_make(1, 1, 1, 1), p1 = segc_conv2d_params_make(1, 0, 1, 1);
+    segc_conv2d_params p3 = segc_conv2d_params_make(1, 1, 1, 1);
     p3.act = SEGC_ACT_RELU;
     for (int i = 0; i < 4 && !st; i++) {
         st = segc_conv2d_new(arena, &x, &m->mask_fcn[i].w, &m->mask_fcn[i].b, &p3, &y);
@@ -220,14 +247,8 @@ segc_status maskrcnn_mask_forward(const segc_maskrcnn *m, segc_ctx *ctx, const s
     if (!st) st = segc_tensor_new_f32(arena, &y, 4, d, m->mask_up_w.shape[1], ms, ms);
     if (!st) st = segc_conv_transpose2d(arena, &x, &m->mask_up_w, &m->mask_up_b, 2, 0, &y);
     if (!st) st = segc_act_tensor(SEGC_ACT_RELU, &y);
-    if (!st) st = segc_conv2d_new(arena, &y, &m->mask_logits.w, &m->mask_logits.b, &p1, &x);
-    if (!st) {   /* x: [D, K, 28, 28] -> the labelled class of each detection */
-        const int32_t *lb = labels->data;
-        const float *src = x.data;
-        float *dst = mask_logits->data;
-        int64_t k = x.shape[1], plane = ms * ms;
-        for (int64_t i = 0; i < d; i++)
-            memcpy(dst + i * plane, src + (i * k + lb[i]) * plane, sizeof(float) * (size_t)plane);
+    if (!st) {
+        class_logits(m, &y, lb, mask_logits);
         st = segc_tap(ctx, "roi_heads.mask_logits", mask_logits);
     }
     segc_arena_release(arena, mark);

@@ -171,7 +171,8 @@ static long frame_number(const char *name) {
     char ext[8];
     size_t el = strlen(dot + 1);
     if (el == 0 || el >= sizeof ext) return -1;
-    for (size_t i = 0; i <= el; i++) ext[i] = (char)tolower((unsigned char)dot[1 + i]);
+    for (size_t i = 0; i < el; i++) ext[i] = (char)tolower((unsigned char)dot[1 + i]);
+    ext[el] = '\0';
     if (strcmp(ext, "jpg") && strcmp(ext, "jpeg") && strcmp(ext, "png")) return -1;
     long v = 0;
     for (const char *p = name; p < dot; p++) {

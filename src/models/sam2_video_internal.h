@@ -37,6 +37,7 @@ typedef struct sam2v_config {
     int binarize_mask_from_pts;      /* 1 (build_sam2_video_predictor) */
     int fill_hole_area;              /* 8 (build_sam2_video_predictor) */
     int multimask_min_pt_num, multimask_max_pt_num;   /* 0, 1 */
+    int multimask_for_tracking;      /* 1 */
 } sam2v_config;
 
 /* memory_encoder.fuser.layers.{i} (CXBlock) */

@@ -16,10 +16,11 @@
 #include "ops/gemm.h"
 
 /* Upper bound on one im2col buffer: the output rows are processed in tiles so that the column
-   matrix of a tile stays under this many bytes whatever the image size (override with -D to tune;
-   2-32 MiB measured within noise of each other, 1 MiB starts to shrink the gemm too much). */
+   matrix of a tile stays under this many bytes whatever the image size. On one thread 2-32 MiB
+   measured the same and 1 MiB shrinks the gemm too much; on a loaded machine fewer, larger tiles
+   (fewer parallel regions) did better. Override with -D to tune. */
 #ifndef CONV_COL_BUDGET_BYTES
-#define CONV_COL_BUDGET_BYTES ((int64_t)8 << 20)
+#define CONV_COL_BUDGET_BYTES ((int64_t)16 << 20)
 #endif
 
 /* Bias + activation pass: rows are cut into chunks of this many floats so the pass parallelizes
@@ -126,7 +127,7 @@ static segc_status conv_geom(const char *op, const segc_tensor *x, const segc_te
 static void bias_act_rows(float *out, int64_t rows, int64_t len, int64_t ld, const float *bias, segc_act act) {
     if (!bias && act == SEGC_ACT_NONE) return;
     int64_t nchunk = (len + CONV_EPILOGUE_CHUNK - 1) / CONV_EPILOGUE_CHUNK;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (rows * len >= SEGC_CONV_PARALLEL_MIN)
     for (int64_t t = 0; t < rows * nchunk; t++) {
         int64_t k = t / nchunk, i0 = (t % nchunk) * CONV_EPILOGUE_CHUNK;
         int64_t n = len - i0 < CONV_EPILOGUE_CHUNK ? len - i0 : CONV_EPILOGUE_CHUNK;
@@ -158,7 +159,7 @@ static void conv_1x1(const segc_conv_geom *g, const float *x, const float *w, co
    (r, s) tap computes its valid q range once, so the copy loops have no bounds tests. */
 static void im2col_tile(const segc_conv_geom *g, const float *x, int64_t Cg, int64_t p0, int64_t np, float *col) {
     int64_t RS = g->R * g->S, rows = Cg * RS, ncol = np * g->Q, Q = g->Q, W = g->W;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (rows * ncol >= SEGC_CONV_PARALLEL_MIN)
     for (int64_t row = 0; row < rows; row++) {
         int64_t c = row / RS, r = (row / g->S) % g->R, s = row % g->S;
         int64_t plo, phi, qlo, qhi, xoff = s * g->dw - g->pw, sw = g->sw;

@@ -16,6 +16,10 @@ typedef struct segc_conv_geom {
     int sh, sw, ph, pw, dh, dw, groups;
 } segc_conv_geom;
 
+/* Loops over fewer floats than this run on the calling thread: a parallel region costs a few
+   microseconds on a quiet machine and up to a scheduler time slice on a loaded one. */
+#define SEGC_CONV_PARALLEL_MIN ((int64_t)1 << 15)
+
 /* Checks that t is a float32 tensor with exactly `ndim` dims (name is for the message). */
 segc_status segc_conv_check_f32(const char *op, const char *name, const segc_tensor *t, int ndim);
 
@@ -34,8 +38,11 @@ static inline int64_t segc_conv_floor_div(int64_t a, int64_t b) {
    border test of a convolution done once per kernel tap instead of once per pixel. */
 static inline void segc_conv_valid_range(int64_t n_out, int64_t n_in, int64_t stride, int64_t offset, int64_t *lo,
                                          int64_t *hi) {
-    int64_t a = -segc_conv_floor_div(offset, stride);                 /* ceil(-offset / stride) */
-    int64_t b = segc_conv_floor_div(n_in - 1 - offset, stride) + 1;
+    int64_t a = -offset, b = n_in - offset;   /* stride 1 without the (slow) 64-bit divisions */
+    if (stride != 1) {
+        a = -segc_conv_floor_div(offset, stride);                    /* ceil(-offset / stride) */
+        b = segc_conv_floor_div(n_in - 1 - offset, stride) + 1;
+    }
     *lo = a > 0 ? a : 0;
     *hi = b < n_out ? b : n_out;
     if (*hi < *lo) *hi = *lo;

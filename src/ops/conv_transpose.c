@@ -59,7 +59,7 @@ static segc_status convt_check(const char *op, const segc_tensor *x, const segc_
    rows ih in [ih0, ih0 + nh); out: one image [K, Ho, Wo]. Parallel over k: each thread owns planes. */
 static void col2im_tile(const convt_geom *g, const float *col, int64_t ih0, int64_t nh, float *out) {
     int64_t ncol = nh * g->W, st = g->stride;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (g->K * g->R * g->S * ncol >= SEGC_CONV_PARALLEL_MIN)
     for (int64_t k = 0; k < g->K; k++) {
         float *ok = out + k * g->Ho * g->Wo;
         for (int64_t r = 0; r < g->R; r++)
@@ -96,7 +96,7 @@ segc_status segc_conv_transpose2d(segc_arena *scratch, const segc_tensor *x, con
     float *od = out->data;
     for (int64_t n = 0; n < g.N; n++) {
         float *on = od + n * g.K * plane;
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (g.K * plane >= SEGC_CONV_PARALLEL_MIN)
         for (int64_t k = 0; k < g.K; k++) {
             float b = bd ? bd[k] : 0.0f;
             for (int64_t i = 0; i < plane; i++) on[k * plane + i] = b;

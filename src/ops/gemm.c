@@ -15,6 +15,10 @@
    (OpenBLAS then stays single-threaded inside each) instead of one threaded sgemm after another. */
 #define MATMUL_SMALL_MACS ((int64_t)1 << 21)
 
+/* Below this many floats (or multiply-adds) a loop runs on the calling thread: a parallel region
+   costs microseconds on a quiet machine and up to a time slice on a loaded one. */
+#define GEMM_PARALLEL_MIN ((int64_t)1 << 15)
+
 /* Most rows one sgemm call takes in segc_linear (cblas sizes are int). */
 #define LINEAR_MAX_ROWS ((int64_t)1 << 28)
 
@@ -115,7 +119,7 @@ segc_status segc_linear(const segc_tensor *x, const segc_tensor *w, const segc_t
     const float *xd = x->data, *wd = w->data, *bd = b ? b->data : NULL;
     float *yd = y->data;
     if (bd) {
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (rows * out >= GEMM_PARALLEL_MIN)
         for (int64_t r = 0; r < rows; r++) memcpy(yd + r * out, bd, (size_t)out * sizeof(float));
     }
     for (int64_t r0 = 0; r0 < rows; r0 += LINEAR_MAX_ROWS) {
@@ -151,7 +155,7 @@ segc_status segc_matmul(const segc_tensor *a, const segc_tensor *b, int trans_b,
     float *cd = c->data;
     int ldb = (int)(trans_b ? K : N);
     if ((double)M * N * K < (double)MATMUL_SMALL_MACS && batch > 1) {
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if ((double)batch * M * N * K >= (double)GEMM_PARALLEL_MIN)
         for (int64_t i = 0; i < batch; i++)
             segc_sgemm(0, trans_b, (int)M, (int)N, (int)K, 1.0f, ad + i * M * K, (int)K, bd + i * K * N, ldb, 0.0f,
                        cd + i * M * N, (int)N);

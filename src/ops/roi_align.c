@@ -4,14 +4,13 @@
    The sample grid of a roi is separable: a sample's row depends only on (ph, iy) and its column only on
    (pw, ix). So the fast path builds two small axis tables per roi (PH*GH rows, PW*GW columns: clamped
    pixel offsets, lerp weights, validity) and forms torchvision's four corner weights hy*hx, hy*lx,
-   ly*hx, ly*lx per sample as it goes. Tables of all rois are built first (one heap block, freed before
-   return: the API has no scratch arena), then the work runs plane-major, parallel over (channel, block
+   ly*hx, ly*lx per sample as it goes. Tables of all rois are built first (from the caller's scratch
+   arena, released before return), then the work runs plane-major, parallel over (channel, block
    of rois): one feature plane stays in cache while every roi reads it, instead of each roi walking all
    C planes (3x faster on Mask R-CNN's 1000 rois x 256 channels). */
 #include "ops/roi_align.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -165,16 +164,18 @@ static void pool_plane(const float *v, const roi_geom *g, const segc_roi_align_p
 }
 
 /* Shared driver: rois idx[0..n) (or 0..n when idx is NULL) into their rows of out. */
-static segc_status roi_align_run(const segc_tensor *x, const segc_tensor *rois, const int64_t *idx, int64_t n,
-                                 const segc_roi_align_params *p, segc_tensor *out) {
+static segc_status roi_align_run(segc_arena *scratch, const segc_tensor *x, const segc_tensor *rois,
+                                 const int64_t *idx, int64_t n, const segc_roi_align_params *p, segc_tensor *out) {
     const int64_t K = rois->shape[0], N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     const int64_t plane_out = (int64_t)p->pooled_h * p->pooled_w;
     const float *r = rois->data;
     if (n == 0) return SEGC_OK;
-    roi_geom *geo = malloc((size_t)n * sizeof *geo);
-    int64_t *tab_at = malloc((size_t)(n + 1) * sizeof *tab_at);
-    if (!geo || !tab_at) {
-        free(geo), free(tab_at);
+    if (!scratch) return segc_fail(SEGC_ERR_INVALID_ARG, "roi_align: no scratch arena");
+    segc_arena_mark mark = segc_arena_get_mark(scratch);
+    roi_geom *geo = segc_arena_alloc_array(scratch, (size_t)n, sizeof *geo);
+    int64_t *tab_at = geo ? segc_arena_alloc_array(scratch, (size_t)n + 1, sizeof *tab_at) : NULL;
+    if (!tab_at) {
+        segc_arena_release(scratch, mark);
         return segc_fail(SEGC_ERR_NOMEM, "roi_align: %lld rois", (long long)n);
     }
     segc_status st = SEGC_OK;
@@ -192,10 +193,10 @@ static segc_status roi_align_run(const segc_tensor *x, const segc_tensor *rois, 
             st = segc_fail(SEGC_ERR_INVALID_ARG, "roi_align: the rois need more than %lld samples per axis in all",
                            (long long)ROI_MAX_TABLE_ENTRIES);
     }
-    roi_axis_entry *tab = st ? NULL : malloc((size_t)tab_at[n] * sizeof *tab);
+    roi_axis_entry *tab = st ? NULL : segc_arena_alloc_array(scratch, (size_t)tab_at[n], sizeof *tab);
     if (!st && !tab) st = segc_fail(SEGC_ERR_NOMEM, "roi_align: sample tables (%lld entries)", (long long)tab_at[n]);
     if (st) {
-        free(geo), free(tab_at);
+        segc_arena_release(scratch, mark);
         return st;
     }
     for (int64_t i = 0; i < n; i++)
@@ -214,24 +215,25 @@ static segc_status roi_align_run(const segc_tensor *x, const segc_tensor *rois, 
                 pool_plane(v, g, p, ytab, xtab, (float *)out->data + (k * C + c) * plane_out);
             }
         }
-    free(tab), free(geo), free(tab_at);
+    segc_arena_release(scratch, mark);
     return SEGC_OK;
 }
 
-segc_status segc_roi_align(const segc_tensor *x, const segc_tensor *rois, const segc_roi_align_params *p,
-                           segc_tensor *out) {
+segc_status segc_roi_align(segc_arena *scratch, const segc_tensor *x, const segc_tensor *rois,
+                           const segc_roi_align_params *p, segc_tensor *out) {
     segc_status st = check_args(x, rois, p, out, 1);
     if (st) return st;
-    return roi_align_run(x, rois, NULL, rois->shape[0], p, out);
+    return roi_align_run(scratch, x, rois, NULL, rois->shape[0], p, out);
 }
 
-segc_status segc_roi_align_subset(const segc_tensor *x, const segc_tensor *rois, const int64_t *idx, int64_t n_idx,
-                                  const segc_roi_align_params *p, segc_tensor *out) {
+segc_status segc_roi_align_subset(segc_arena *scratch, const segc_tensor *x, const segc_tensor *rois,
+                                  const int64_t *idx, int64_t n_idx, const segc_roi_align_params *p,
+                                  segc_tensor *out) {
     segc_status st = check_args(x, rois, p, out, 1);
     if (st) return st;
     if (n_idx < 0 || (n_idx > 0 && !idx))
         return segc_fail(SEGC_ERR_INVALID_ARG, "roi_align: %lld indices at %p", (long long)n_idx, (const void *)idx);
-    return roi_align_run(x, rois, idx, n_idx, p, out);
+    return roi_align_run(scratch, x, rois, idx, n_idx, p, out);
 }
 
 segc_status segc_roi_align_new(segc_arena *arena, const segc_tensor *x, const segc_tensor *rois,
@@ -241,7 +243,7 @@ segc_status segc_roi_align_new(segc_arena *arena, const segc_tensor *x, const se
     if (!arena || !out) return segc_fail(SEGC_ERR_INVALID_ARG, "roi_align: arena or out is NULL");
     if ((st = segc_tensor_new_f32(arena, out, 4, rois->shape[0], x->shape[1], p->pooled_h, p->pooled_w))) return st;
     if (rois->shape[0] == 0) return SEGC_OK;
-    return segc_roi_align(x, rois, p, out);
+    return segc_roi_align(arena, x, rois, p, out);
 }
 
 /* torchvision's bilinear_interpolate for one sample of plane v[H, W] (row stride rs), in double. */

@@ -22,17 +22,19 @@ typedef struct segc_roi_align_params {
    a sample with y < -1 or y > H (same for x) contributes 0; coordinates <= 0 clamp to 0; beyond H-1
    clamp to H-1. x may be a strided view with contiguous W; rois and out[K,C,PH,PW] contiguous float32.
    A batch index that is not an integer in [0, N) is an error (SEGC_ERR_INVALID_ARG). Parallel over
-   (channel, block of rois); the per-roi sample tables take one malloc per call (freed before return). */
-segc_status segc_roi_align(const segc_tensor *x, const segc_tensor *rois, const segc_roi_align_params *p,
-                           segc_tensor *out);
-/* Same, allocating out[K,C,PH,PW] from `arena`. */
+   (channel, block of rois); the per-roi sample tables come from `scratch` (released before return; no
+   system allocation once the arena is large enough). */
+segc_status segc_roi_align(segc_arena *scratch, const segc_tensor *x, const segc_tensor *rois,
+                           const segc_roi_align_params *p, segc_tensor *out);
+/* Same, allocating out[K,C,PH,PW] (and the scratch) from `arena`. */
 segc_status segc_roi_align_new(segc_arena *arena, const segc_tensor *x, const segc_tensor *rois,
                                const segc_roi_align_params *p, segc_tensor *out);
 /* Only the rois listed in idx[0..n_idx): for each i, out[idx[i]] = roi_align of rois[idx[i]]; the other rows of
    out are left untouched (MultiScaleRoIAlign: `result[idx_in_level] = roi_align(level feature, rois[idx_in_level])`).
    out is [K,C,PH,PW] for the full rois[K,5]; every idx must be in [0, K). */
-segc_status segc_roi_align_subset(const segc_tensor *x, const segc_tensor *rois, const int64_t *idx, int64_t n_idx,
-                                  const segc_roi_align_params *p, segc_tensor *out);
+segc_status segc_roi_align_subset(segc_arena *scratch, const segc_tensor *x, const segc_tensor *rois,
+                                  const int64_t *idx, int64_t n_idx, const segc_roi_align_params *p,
+                                  segc_tensor *out);
 /* Plain loops straight from torchvision's kernel (no precomputed tables), the test oracle. */
 segc_status segc_roi_align_reference(const segc_tensor *x, const segc_tensor *rois, const segc_roi_align_params *p,
                                      segc_tensor *out);

@@ -34,9 +34,14 @@ Per run, per processed frame (in processing order) and object:
   <run>_frames.npy       int32 [F]              frame index in processing order
   <run>_scores.npy       float32 [F, O]         object_score_logits
   <run>_logits.npy       float32 [F, O, 64, 64] stored low-res pred_masks [::4, ::4] (after hole filling)
-  <run>_stats.npy        float64 [F, O, 4]      max|x|, sum(x), count(x > 0) of the full 256x256 logits, obj_ptr L2
+  <run>_stats.npy        float32 [F, O, 4]      max|x|, sum(x), count(x > 0) of the full 256x256 logits, obj_ptr L2
   <run>_masks.npy        uint8 [F, O, ceil(H*W/8)] np.packbits of the video-resolution mask (> 0), H=270, W=480
   <run>_ptr.npy          float32 [F, O, 256]    object pointer
+Frames (load_video_frames as patched above):
+  frames_u8_sums.npy     int32 [8, 3]           PIL-resized 1024x1024 RGB u8 of each frame (recovered from the
+                                                normalized tensor): s0 = sum(v), s1 = sum(v * (i % 251)) over the
+                                                HWC index i, stored as s0, s1 >> 30, s1 & (2^30 - 1)
+  frame0_sample.npy      float32 [3, 128, 128]  normalized frame 0 [:, ::8, ::8]
 """
 import json
 import os
@@ -214,11 +219,25 @@ def record(pred, state, gen, name):
     np.save(os.path.join(OUT, f"{name}_frames.npy"), np.array(frames, np.int32))
     np.save(os.path.join(OUT, f"{name}_scores.npy"), np.array(scores, np.float32))
     np.save(os.path.join(OUT, f"{name}_logits.npy"), np.array(logits, np.float32))
-    np.save(os.path.join(OUT, f"{name}_stats.npy"), np.array(stats, np.float64))
+    np.save(os.path.join(OUT, f"{name}_stats.npy"), np.array(stats, np.float32))
     np.save(os.path.join(OUT, f"{name}_masks.npy"), np.array(masks, np.uint8))
     np.save(os.path.join(OUT, f"{name}_ptr.npy"), np.array(ptrs, np.float32))
     return {"frames": frames, "scores": np.round(np.array(scores), 3).tolist(),
             "pos_px": np.array(stats)[:, :, 2].astype(int).tolist()}
+
+
+def save_frames():
+    images, _, _ = load_png_frames(FRAMES, 1024, True)
+    mean = torch.tensor((0.485, 0.456, 0.406), dtype=torch.float32)[:, None, None]
+    std = torch.tensor((0.229, 0.224, 0.225), dtype=torch.float32)[:, None, None]
+    sums = []
+    for img in images:
+        u8 = torch.round((img * std + mean) * 255.0).clamp(0, 255).to(torch.int64).permute(1, 2, 0).reshape(-1)
+        idx = torch.arange(u8.numel(), dtype=torch.int64) % 251
+        s1 = int((u8 * idx).sum())
+        sums.append([int(u8.sum()), s1 >> 30, s1 & ((1 << 30) - 1)])
+    np.save(os.path.join(OUT, "frames_u8_sums.npy"), np.array(sums, np.int32))
+    np.save(os.path.join(OUT, "frame0_sample.npy"), images[0, :, ::8, ::8].numpy().astype(np.float32))
 
 
 def main():
@@ -232,6 +251,7 @@ def main():
         return orig_attend(self, curr, memory.float(), curr_pos, memory_pos, num_obj_ptr_tokens)
     MemoryAttention.forward = attend_fp32
     os.makedirs(OUT, exist_ok=True)
+    save_frames()
     pred = build_model(os.path.join(SHARED, "weights", "sam2.1_hiera_tiny_random_bf16.pt"))
     health = {}
     with torch.inference_mode():
