@@ -86,6 +86,7 @@ segc_status segc_model_open(const char *path, segc_model **out);
 /* Frees the model, its working memory and every result handed out. NULL is fine. */
 void segc_model_close(segc_model *m);
 
+/* Queries on a NULL handle return "", 0, NULL or SEGC_MODEL_SEMANTIC. */
 const char *segc_model_arch(const segc_model *m);      /* "deeplabv3plus", "hrnet", "maskrcnn", "sam2" */
 const char *segc_model_variant(const segc_model *m);   /* e.g. "w18_small_v2"; "" if not recorded */
 segc_model_task segc_model_get_task(const segc_model *m);

@@ -38,6 +38,7 @@ typedef struct run_result {
     int signal;
     char out[65536];    /* stdout (truncated) */
     char err[65536];    /* stderr (truncated) */
+    char cmd[1024];     /* the command line, for messages */
 } run_result;
 
 static void read_text(const char *path, char *buf, size_t size) {
@@ -60,6 +61,9 @@ static void run_env(run_result *r, const char *const *env, const char *const *ar
     argv[n++] = segc_bin;
     for (; args[n - 1] && n <= MAX_ARGS; n++) argv[n] = (char *)args[n - 1];
     argv[n] = NULL;
+    size_t len = (size_t)snprintf(r->cmd, sizeof r->cmd, "segc");
+    for (int i = 1; i < n && len < sizeof r->cmd; i++)
+        len += (size_t)snprintf(r->cmd + len, sizeof r->cmd - len, " %s", argv[i]);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -76,7 +80,7 @@ static void run_env(run_result *r, const char *const *env, const char *const *ar
         if (waited * 20 > TIMEOUT_S * 1000) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
-            ck_abort_msg("segc %s ...: no exit after %d s", args[0] ? args[0] : "", TIMEOUT_S);
+            ck_abort_msg("%s: no exit after %d s", r->cmd, TIMEOUT_S);
         }
         nanosleep(&nap, NULL);
     }
@@ -84,7 +88,7 @@ static void run_env(run_result *r, const char *const *env, const char *const *ar
     read_text(err_path, r->err, sizeof r->err);
     r->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    ck_assert_msg(!r->signal, "segc %s ... crashed with signal %d; stderr: %s", args[0] ? args[0] : "", r->signal, r->err);
+    ck_assert_msg(!r->signal, "%s: crashed with signal %d; stderr: %s", r->cmd, r->signal, r->err);
     ck_assert_msg(r->code != 127, "could not run %s", segc_bin);
 }
 
@@ -93,16 +97,16 @@ static void run(run_result *r, const char *const *args) { run_env(r, NULL, args)
 /* Exit code and a substring of stderr (or stdout if `in_out`); prints what came back on failure. */
 static void expect(const run_result *r, int code, const char *text, int in_out) {
     const char *where = in_out ? r->out : r->err;
-    ck_assert_msg(r->code == code, "exit %d, want %d; stderr: %s", r->code, code, r->err);
-    if (text) ck_assert_msg(strstr(where, text), "'%s' not in %s: %s", text, in_out ? "stdout" : "stderr", where);
+    ck_assert_msg(r->code == code, "%s: exit %d, want %d; stderr: %s", r->cmd, r->code, code, r->err);
+    if (text) ck_assert_msg(strstr(where, text), "%s: '%s' not in %s: %s", r->cmd, text, in_out ? "stdout" : "stderr", where);
 }
 
 /* Usage and runtime errors are one line on stderr. */
 static void expect_one_line_error(const run_result *r, int code, const char *text) {
     expect(r, code, text, 0);
     const char *nl = strchr(r->err, '\n');
-    ck_assert_msg(nl && nl[1] == '\0', "error is not one line: %s", r->err);
-    ck_assert_msg(!strncmp(r->err, "segc", 4), "error does not start with 'segc': %s", r->err);
+    ck_assert_msg(nl && nl[1] == '\0', "%s: error is not one line: %s", r->cmd, r->err);
+    ck_assert_msg(!strncmp(r->err, "segc", 4), "%s: error does not start with 'segc': %s", r->cmd, r->err);
 }
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -358,6 +362,11 @@ START_TEST(test_missing_and_unknown_options_exit_2) {
     expect_one_line_error(r, 2, "unknown argument '--bogus'");
     run(r, ARGS("run", "-m", "x.segc", "-o", tmp));
     expect_one_line_error(r, 2, "missing -i");
+    char png[4200];
+    path_in_tmp(png, sizeof png, "ok.png");
+    write_test_png(png, 8, 8);
+    run(r, ARGS("run", "-m", "x.segc", "-i", png, "-o", ""));
+    expect_one_line_error(r, 2, "-o OUTDIR is empty");
     run(r, ARGS("info"));
     expect_one_line_error(r, 2, "missing FILE.segc");
     run(r, ARGS("info", "a.segc", "b.segc"));
@@ -651,6 +660,14 @@ START_TEST(test_run_sam2_point_prompt_writes_mask_and_scores) {
     expect_one_line_error(r, 2, "needs a prompt");
     run(r, ARGS("run", "-m", sam2_segc, "-i", in, "-o", out, "-p", "500,375", "--save-logits"));
     expect_one_line_error(r, 2, "--save-logits is for semantic");
+    char jsonl[4200];   /* prompt files are checked before anything is encoded */
+    path_in_tmp(jsonl, sizeof jsonl, "prompts.jsonl");
+    const char *lines = "{\"points\": [[10, 12, 1]]}\n\n{\"box\": [1, 2, 30]}\n";
+    write_text(jsonl, lines, strlen(lines));
+    run(r, ARGS("run", "-m", sam2_segc, "-i", in, "-o", out, "--prompts", jsonl));
+    expect_one_line_error(r, 1, "prompts.jsonl:3: \"box\" must be");
+    run(r, ARGS("run", "-m", sam2_segc, "-i", in, "-o", out, "-p", "1,2", "--mask-input", jsonl + 1));
+    expect_one_line_error(r, 1, "mask input");
     run(r, ARGS("run", "-m", sam2_segc, "-i", in, "-o", out, "-p", "500,375"));
     expect(r, 0, NULL, 0);
     ck_assert(file_exists(out, "mask_0.png") && file_exists(out, "scores.json") && file_exists(out, "low_res_logits.npy"));

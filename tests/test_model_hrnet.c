@@ -320,6 +320,133 @@ START_TEST(test_hrnet_tiny_config_matches_torch) {
 }
 END_TEST
 
+
+/* Loads tests/data/hrnet/tiny_hrnet.pth (converted into test_tmp_dir) and tiny_image.npy. */
+static void tiny_open(segc_file **f, void **model, segc_npy *rgb, segc_image *img) {
+    char in[4096], out[4096], dir[4096];
+    snprintf(in, sizeof in, "%s/hrnet/tiny_hrnet.pth", test_data_dir());
+    snprintf(out, sizeof out, "%s/hrnet_tiny_ms.segc", test_tmp_dir());
+    ck_assert_msg(segc_convert_file(in, out, NULL) == SEGC_OK, "%s", segc_last_error());
+    ck_assert_int_eq(segc_file_open(out, f), SEGC_OK);
+    ck_assert_msg(segc_hrnet_load(*f, model) == SEGC_OK, "%s", segc_last_error());
+    snprintf(dir, sizeof dir, "%s/hrnet", test_data_dir());
+    ref_load(dir, "tiny_image.npy", rgb);
+    ck_assert_int_eq(segc_image_from_rgb(rgb->data, (int)rgb->shape[1], (int)rgb->shape[0], img), SEGC_OK);
+}
+
+/* Runs one flip + 2-scale setting and compares with ms_<name>_{scores,labels}.npy
+   (tests/gen/fixtures_hrnet_multiscale.py: the authors' multi_scale_inference). */
+static void check_multiscale(void *model, const segc_image *img, const char *name,
+                             const segc_hrnet_inference_settings *s) {
+    char dir[4096], file[128];
+    snprintf(dir, sizeof dir, "%s/hrnet", test_data_dir());
+    segc_arena arena;
+    segc_arena_init(&arena, 0);
+    segc_ctx ctx = segc_ctx_plain(&arena);
+    segc_tensor scores;
+    ck_assert_msg(segc_hrnet_semantic_ex(model, &ctx, img, s, &scores) == SEGC_OK, "%s", segc_last_error());
+    segc_npy want, labels;
+    snprintf(file, sizeof file, "ms_%s_scores.npy", name);
+    ref_load(dir, file, &want);
+    snprintf(file, sizeof file, "ms_%s_labels.npy", name);
+    ref_load(dir, file, &labels);
+    /* scores: final_pred[..., ::3, ::3], |diff| <= 1e-3 max|ref| */
+    int64_t k = scores.shape[1], h = scores.shape[2], w = scores.shape[3];
+    ck_assert(want.shape[1] == k && want.shape[2] == (h + 2) / 3 && want.shape[3] == (w + 2) / 3);
+    size_t n = (size_t)(want.shape[1] * want.shape[2] * want.shape[3]);
+    float *got = malloc(n * sizeof(float));
+    size_t o = 0;
+    for (int64_t c = 0; c < k; c++)
+        for (int64_t i = 0; i < h; i += 3)
+            for (int64_t j = 0; j < w; j += 3) got[o++] = ((float *)scores.data)[(c * h + i) * w + j];
+    double maxabs = test_max_abs(want.data, n);
+    printf("  multi-scale %-10s max|diff| %.3g (max|ref| %.4g)\n", name, test_max_abs_diff(got, want.data, n, NULL),
+           maxabs);
+    test_assert_close(got, want.data, n, 1e-3 * maxabs, 0, name);
+    free(got);
+    /* labels: argmax of final_pred, all but 2 pixels equal (the smallest fixture margin is 4e-3) */
+    int64_t equal = 0;
+    for (int64_t p = 0; p < h * w; p++) {
+        int best = 0;
+        for (int c = 1; c < k; c++)
+            if (((float *)scores.data)[c * h * w + p] > ((float *)scores.data)[best * h * w + p]) best = c;
+        equal += best == ((uint8_t *)labels.data)[p];
+    }
+    ck_assert_msg(equal >= h * w - 2, "%s labels: %lld of %lld equal", name, (long long)equal, (long long)(h * w));
+    segc_npy_free(&want);
+    segc_npy_free(&labels);
+    segc_arena_free(&arena);
+}
+
+/* Flip + 2 scales through both window methods of the authors' code (Cityscapes: whole image at
+   scale <= 1, end-aligned crops above; base_dataset: padded image, 2/3-stride padded crops). */
+START_TEST(test_hrnet_flip_multiscale_matches_official) {
+    segc_file *f = NULL;
+    void *model = NULL;
+    segc_npy rgb;
+    segc_image img;
+    tiny_open(&f, &model, &rgb, &img);
+    segc_hrnet_inference_settings s = {.flip = 1, .count = 2, .scales = {0.75, 1.5}, .base_size = 48,
+                                       .crop_h = 24, .crop_w = 40, .window = SEGC_HRNET_WINDOW_CITYSCAPES};
+    check_multiscale(model, &img, "cityscapes", &s);
+    segc_hrnet_inference_settings b = {.flip = 1, .count = 2, .scales = {0.5, 1.25}, .base_size = 48,
+                                       .crop_h = 32, .crop_w = 32, .window = SEGC_HRNET_WINDOW_BASE};
+    check_multiscale(model, &img, "base", &b);
+    segc_image_free(&img);
+    segc_npy_free(&rgb);
+    segc_hrnet_free(model);
+    segc_file_close(f);
+}
+END_TEST
+
+/* One scale at the image's own size, no flip, no crop: exp of the plain semantic logits. Bad
+   settings fail with a message. */
+START_TEST(test_hrnet_single_scale_ex_is_exp_of_logits) {
+    segc_file *f = NULL;
+    void *model = NULL;
+    segc_npy rgb;
+    segc_image img;
+    tiny_open(&f, &model, &rgb, &img);
+    segc_hrnet_inference_settings s;
+    segc_hrnet_inference_settings_default(model, &s);
+    ck_assert_int_eq(s.count, 1);
+    ck_assert(s.scales[0] == 1.0 && !s.flip);
+    ck_assert_int_eq(s.base_size, 2048);   /* tiny_hrnet.pth converts as a Cityscapes model */
+    s.base_size = 0, s.crop_h = 0, s.crop_w = 0;
+    segc_arena arena;
+    segc_arena_init(&arena, 0);
+    segc_ctx ctx = segc_ctx_plain(&arena);
+    segc_tensor logits, scores;
+    ck_assert_int_eq(segc_hrnet_semantic(model, &ctx, &img, &logits), SEGC_OK);
+    ck_assert_msg(segc_hrnet_semantic_ex(model, &ctx, &img, &s, &scores) == SEGC_OK, "%s", segc_last_error());
+    ck_assert(segc_tensor_has_shape(&scores, 4, logits.shape));
+    for (int64_t i = 0; i < segc_tensor_numel(&logits); i++) {
+        float want = expf(((float *)logits.data)[i]), got = ((float *)scores.data)[i];
+        ck_assert_msg(fabsf(got - want) <= 1e-5f * fabsf(want), "%lld: %g vs %g", (long long)i, got, want);
+    }
+    segc_hrnet_inference_settings bad = s;
+    bad.count = 0;
+    ck_assert_int_eq(segc_hrnet_semantic_ex(model, &ctx, &img, &bad, &scores), SEGC_ERR_INVALID_ARG);
+    bad = s, bad.scales[0] = -1.0;
+    ck_assert_int_eq(segc_hrnet_semantic_ex(model, &ctx, &img, &bad, &scores), SEGC_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(segc_last_error(), "scale"));
+    bad = s, bad.scales[0] = NAN;
+    ck_assert_int_eq(segc_hrnet_semantic_ex(model, &ctx, &img, &bad, &scores), SEGC_ERR_INVALID_ARG);
+    bad = s, bad.crop_h = 5;   /* crop_w 0 */
+    ck_assert_int_eq(segc_hrnet_semantic_ex(model, &ctx, &img, &bad, &scores), SEGC_ERR_INVALID_ARG);
+    bad = s, bad.base_size = 1, bad.scales[0] = 0.01;   /* long side int(0.51) = 0 */
+    ck_assert_int_eq(segc_hrnet_semantic_ex(model, &ctx, &img, &bad, &scores), SEGC_ERR_INVALID_ARG);
+    bad = s, bad.window = (segc_hrnet_window)7;
+    ck_assert_int_eq(segc_hrnet_semantic_ex(model, &ctx, &img, &bad, &scores), SEGC_ERR_INVALID_ARG);
+    ck_assert_int_eq(segc_hrnet_semantic_ex(model, &ctx, &img, NULL, &scores), SEGC_ERR_INVALID_ARG);
+    segc_arena_free(&arena);
+    segc_image_free(&img);
+    segc_npy_free(&rgb);
+    segc_hrnet_free(model);
+    segc_file_close(f);
+}
+END_TEST
+
 static Suite *hrnet_suite(void) {
     Suite *s = suite_create("model_hrnet");
     TCase *tc = tcase_create("hrnet");
@@ -329,6 +456,8 @@ static Suite *hrnet_suite(void) {
     tcase_add_test(tc, test_hrnet_matches_reference_taps_and_labels);
     tcase_add_test(tc, test_hrnet_rejects_bad_files_and_inputs);
     tcase_add_test(tc, test_hrnet_tiny_config_matches_torch);
+    tcase_add_test(tc, test_hrnet_flip_multiscale_matches_official);
+    tcase_add_test(tc, test_hrnet_single_scale_ex_is_exp_of_logits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -242,6 +242,34 @@ START_TEST(test_remove_small_regions_matches_official_and_reference) {
 }
 END_TEST
 
+START_TEST(test_fill_holes_and_sprinkles_matches_official_and_reference) {
+    segc_npy in = fixture("fill_in"), want = fixture("fill_out");   /* [2, 1, 24, 32] */
+    const int h = (int)in.shape[2], w = (int)in.shape[3];
+    segc_arena a;
+    segc_arena_init(&a, 0);
+    static float delta[24 * 32], delta_ref[24 * 32];
+    for (int m = 0; m < in.shape[0]; m++) {
+        const float *x = (const float *)in.data + m * h * w, *y = (const float *)want.data + m * h * w;
+        int changed = 0, changed_ref = 0;
+        ck_assert_int_eq(segc_amg_fill_holes_and_sprinkles(&a, x, w, h, 0.0f, 8, 5, delta, &changed), SEGC_OK);
+        ck_assert_int_eq(segc_amg_fill_holes_and_sprinkles_reference(&a, x, w, h, 0.0f, 8, 5, delta_ref, &changed_ref),
+                         SEGC_OK);
+        ck_assert_int_eq(changed, changed_ref);
+        ck_assert(!memcmp(delta, delta_ref, sizeof delta));
+        int moved = 0;
+        for (int i = 0; i < h * w; i++) {
+            ck_assert_msg(fabsf(x[i] + delta[i] - y[i]) <= 1e-5f, "mask %d pixel %d: %g vs %g", m, i, x[i] + delta[i], y[i]);
+            moved += delta[i] != 0;
+        }
+        ck_assert_int_eq(changed, moved > 0);
+    }
+    ck_assert_int_eq(a.in_use, 0);
+    segc_arena_free(&a);
+    segc_npy_free(&in);
+    segc_npy_free(&want);
+}
+END_TEST
+
 START_TEST(test_options_are_checked) {
     segc_amg_options o;
     segc_amg_options_default(&o);
@@ -277,11 +305,12 @@ typedef struct e2e_case {
     int points_per_side;
     float pred_iou_thresh, stability_score_thresh, stability_score_offset, box_nms_thresh;
     int use_m2m;
+    int min_mask_region_area;
 } e2e_case;
 
 static const e2e_case e2e_cases[] = {
-    {"grid4", 4, 0.523f, 0.5f, 0.05f, 1.0f, 0},
-    {"m2m1", 1, 0.3f, 0.0f, 0.05f, 1.0f, 1},
+    {"grid4", 4, 0.523f, 0.5f, 0.05f, 1.0f, 0, 0},
+    {"m2m1", 1, 0.3f, 0.0f, 0.05f, 1.0f, 1, 20},   /* + hole/sprinkle filling of the low-res masks */
 };
 #define N_E2E (int)(sizeof e2e_cases / sizeof e2e_cases[0])
 
@@ -333,6 +362,7 @@ static void run_e2e(const e2e_case *c, const void *model, const segc_image *img)
     o.stability_score_offset = c->stability_score_offset;
     o.box_nms_thresh = c->box_nms_thresh;
     o.use_m2m = c->use_m2m;
+    o.min_mask_region_area = c->min_mask_region_area;
     segc_arena arena;
     segc_arena_init(&arena, 0);
     segc_ctx ctx = segc_ctx_plain(&arena);
@@ -414,6 +444,7 @@ static Suite *amg_suite(void) {
     tcase_add_test(tc, test_box_near_crop_edge);
     tcase_add_test(tc, test_rle_round_trip_and_official_counts);
     tcase_add_test(tc, test_remove_small_regions_matches_official_and_reference);
+    tcase_add_test(tc, test_fill_holes_and_sprinkles_matches_official_and_reference);
     tcase_add_test(tc, test_options_are_checked);
     suite_add_tcase(s, tc);
     TCase *e2e = tcase_create("generate");

@@ -39,7 +39,10 @@ static void print_help(void) {
            "  --crop-nms-thresh T             box NMS across crops (0.7)\n"
            "  --crop-overlap-ratio R          overlap of neighbouring crops (0.3413)\n"
            "  --crop-n-points-downscale-factor F  points per side of layer i: N / F^i (1)\n"
-           "  --min-mask-region-area A        remove holes and islands smaller than A pixels (0: off)\n"
+           "  --min-mask-region-area A        fill holes / drop specks of at most A pixels in the 256x256\n"
+           "                                  low-res masks, as SAM2ImagePredictor does (0: off)\n"
+           "  --sam1-small-regions            also remove holes and islands smaller than A pixels from the\n"
+           "                                  full-size masks (SAM 1's postprocess_small_regions)\n"
            "  --use-m2m                       refine each mask once with its own low-res logits\n"
            "  --single-mask                   one mask per prompt instead of three\n"
            "  --threads N, -t N               threads\n");
@@ -66,6 +69,10 @@ static int parse_args(int argc, char **argv, amg_args *a) {
         }
         if (!strcmp(s, "--use-m2m")) {
             a->o.use_m2m = 1;
+            continue;
+        }
+        if (!strcmp(s, "--sam1-small-regions")) {
+            a->o.sam1_small_regions = 1;
             continue;
         }
         if (!strcmp(s, "--single-mask")) {

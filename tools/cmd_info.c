@@ -53,6 +53,9 @@ int cmd_info(int argc, char **argv) {
     const char *path = NULL;
     int list_tensors = 0, all_metadata = 0, verify = 0;
     for (int i = 1; i < argc; i++) {
+        int t = cli_threads_option("info", argc, argv, &i);   /* accepted like everywhere (--verify hashes) */
+        if (t < 0) return CLI_EXIT_USAGE;
+        if (t > 0) continue;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             print_help();
             return CLI_EXIT_OK;

@@ -4,9 +4,11 @@
    --save-logits, logits.npy (float32 [C, H, W]). Instance models (Mask R-CNN) write detections.json
    (COCO results with RLE masks) and overlay.png (run_instance.h). One image writes into OUTDIR;
    several images (or a directory) write into OUTDIR/<image name>/. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "core/status.h"
@@ -55,6 +57,8 @@ typedef struct run_options {
     double score_threshold;
     run_prompt_set prompt;      /* SAM 2 prompts from -p / -b / --mask-input / --multimask */
     const char *prompts_file;   /* --prompts */
+    run_prompt_set *sets;       /* the prompt sets read from it (owned) */
+    int num_sets;
 } run_options;
 
 /* Parses the arguments; returns CLI_EXIT_OK to go on, anything else to exit with. */
@@ -105,6 +109,7 @@ static int parse_args(int argc, char **argv, run_options *o, int *want_help) {
     if (!o->model_path) return cli_usage_error("run", "missing -m MODEL.segc");
     if (o->inputs.count == 0) return cli_usage_error("run", "missing -i IMAGE");
     if (!o->out_dir) return cli_usage_error("run", "missing -o OUTDIR");
+    if (!o->out_dir[0]) return cli_usage_error("run", "-o OUTDIR is empty");
     return CLI_EXIT_OK;
 }
 
@@ -149,29 +154,64 @@ static segc_status write_instance(const run_options *o, const segc_file *file, c
     return run_write_instance_overlay(path, img, d, (float)o->score_threshold, (float)o->alpha);
 }
 
-/* Encodes the image once, then predicts the command-line prompt set or every line of --prompts. */
+/* Reads every prompt set of a JSONL file (one JSON object per line, blank lines skipped) into a new
+   array, so that a bad line is reported before any image is encoded. */
+static segc_status read_prompt_sets(const char *path, run_prompt_set **sets, int *count) {
+    *sets = NULL;
+    *count = 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return segc_fail(SEGC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    static char line[65536];
+    segc_status st = SEGC_OK;
+    int cap = 0;
+    for (int lineno = 1; !st && fgets(line, sizeof line, fp); lineno++) {
+        if (!strchr(line, '\n') && !feof(fp)) {
+            st = segc_fail(SEGC_ERR_INVALID_ARG, "%s:%d: line longer than %zu bytes", path, lineno, sizeof line - 2);
+            break;
+        }
+        if (!strchr(line, '{')) continue;   /* blank lines */
+        if (*count == cap) {
+            cap = cap ? 2 * cap : 16;
+            run_prompt_set *grown = realloc(*sets, (size_t)cap * sizeof *grown);
+            if (!grown) {
+                st = segc_fail(SEGC_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            *sets = grown;
+        }
+        if ((st = run_prompt_parse_json(line, &(*sets)[*count]))) st = segc_fail_context(st, "%s:%d", path, lineno);
+        else (*count)++;
+    }
+    fclose(fp);
+    if (!st && *count == 0) st = segc_fail(SEGC_ERR_INVALID_ARG, "%s holds no prompt set", path);
+    if (st) {
+        free(*sets);
+        *sets = NULL;
+        *count = 0;
+    }
+    return st;
+}
+
+/* Fails unless every --mask-input file named by the prompt sets can be opened (checked before encoding). */
+static segc_status check_mask_inputs(const run_prompt_set *sets, int count) {
+    for (int i = 0; i < count; i++)
+        if (sets[i].mask_input[0] && access(sets[i].mask_input, R_OK) != 0)
+            return segc_fail(SEGC_ERR_IO, "mask input %s: %s", sets[i].mask_input, strerror(errno));
+    return SEGC_OK;
+}
+
+/* Encodes the image once, then predicts the command-line prompt set or every set of --prompts. */
 static segc_status run_promptable(const run_options *o, const void *model, segc_ctx *ctx, const segc_image *img,
                                   const char *dir) {
     segc_sam2_embedding emb;
     segc_status st = segc_sam2_encode(model, ctx, img, &emb);
     if (st) return st;
     if (!o->prompts_file) return run_prompt_predict(model, ctx, &emb, &o->prompt, dir);
-    FILE *fp = fopen(o->prompts_file, "rb");
-    if (!fp) return segc_fail(SEGC_ERR_IO, "cannot open %s", o->prompts_file);
-    char line[65536], sub[4200];
-    int n = 0;
-    while (!st && fgets(line, sizeof line, fp)) {
-        if (!strchr(line, '{')) continue;   /* blank lines */
-        run_prompt_set p;
-        if ((st = run_prompt_parse_json(line, &p))) {
-            st = segc_fail_context(st, "%s: prompt set %d", o->prompts_file, n);
-            break;
-        }
-        snprintf(sub, sizeof sub, "%s/prompt_%d", dir, n++);
-        if (!(st = cli_make_dirs(sub))) st = run_prompt_predict(model, ctx, &emb, &p, sub);
+    char sub[4200];
+    for (int n = 0; n < o->num_sets && !st; n++) {
+        snprintf(sub, sizeof sub, "%s/prompt_%d", dir, n);
+        if (!(st = cli_make_dirs(sub))) st = run_prompt_predict(model, ctx, &emb, &o->sets[n], sub);
     }
-    fclose(fp);
-    if (!st && n == 0) st = segc_fail(SEGC_ERR_INVALID_ARG, "%s holds no prompt set", o->prompts_file);
     return st;
 }
 
@@ -268,7 +308,10 @@ int cmd_run(int argc, char **argv) {
     segc_file *file = NULL;
     const segc_arch_entry *entry = NULL;
     void *model = NULL;
-    if (cli_mkdirs("run", o.out_dir)) rc = CLI_EXIT_FAIL;
+    if (o.prompts_file && read_prompt_sets(o.prompts_file, &o.sets, &o.num_sets)) rc = cli_failure("run", NULL);
+    else if (check_mask_inputs(o.prompts_file ? o.sets : &o.prompt, o.prompts_file ? o.num_sets : 1))
+        rc = cli_failure("run", NULL);
+    else if (cli_mkdirs("run", o.out_dir)) rc = CLI_EXIT_FAIL;
     else if (segc_arch_open(o.model_path, &file, &entry, &model)) rc = cli_failure("run", o.model_path);
     else rc = check_options_for_task(&o, entry);
     if (rc == CLI_EXIT_OK) {
@@ -279,5 +322,6 @@ int cmd_run(int argc, char **argv) {
     if (model) entry->free(model);
     segc_file_close(file);
     cli_inputs_free(&o.inputs);
+    free(o.sets);
     return rc;
 }

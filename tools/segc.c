@@ -28,6 +28,7 @@ static void print_help(void) {
            "  --threads N, -t N  threads for all compute (default: SEGC_THREADS or all cores)\n"
            "  --version          version, thread count and the BLAS loaded at run time\n"
            "  --help, -h         this text\n\n"
+           "Exit codes: 0 success, 1 a failure (bad file, unsupported model, I/O), 2 bad arguments.\n"
            "Weights: convert an official checkpoint first with segc-convert (see weights/README.md).\n");
 }
 

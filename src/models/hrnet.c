@@ -29,6 +29,7 @@ typedef struct hrnet_config {
     int final_conv_kernel;    /* MODEL.EXTRA.FINAL_CONV_KERNEL: 1 or 3 */
     int align_corners;        /* of every bilinear upsampling (pytorch-v1.1: F.interpolate default, False) */
     float mean[3], std[3];    /* 0..1 scale, RGB order */
+    char dataset[32];         /* "dataset" metadata, "" when absent (picks the test settings) */
 } hrnet_config;
 
 typedef struct hrnet_model {
@@ -101,6 +102,8 @@ static segc_status read_config(const segc_file *f, hrnet_config *c) {
     if ((st = segc_file_get_floats(f, "input.mean", c->mean, 3)) ||
         (st = segc_file_get_floats(f, "input.std", c->std, 3)))
         return st;
+    const char *dataset = NULL;
+    if (segc_file_get_str(f, "dataset", &dataset) == SEGC_OK) snprintf(c->dataset, sizeof c->dataset, "%s", dataset);
     for (int i = 0; i < 3; i++)
         if (!(c->std[i] > 0.0f) || !(c->mean[i] >= 0.0f && c->mean[i] <= 1.0f))
             return segc_fail(SEGC_ERR_FORMAT, "input.mean/std (0..1 scale) are not usable: mean %g std %g",
@@ -185,6 +188,15 @@ segc_status segc_hrnet_load(const segc_file *f, void **model) {
 }
 
 int segc_hrnet_num_classes(const void *model) { return ((const hrnet_model *)model)->config.num_classes; }
+
+void segc_hrnet_get_io(const void *model, segc_hrnet_io *io) {
+    const hrnet_config *c = &((const hrnet_model *)model)->config;
+    io->num_classes = c->num_classes;
+    io->align_corners = c->align_corners;
+    memcpy(io->mean, c->mean, sizeof io->mean);
+    memcpy(io->std, c->std, sizeof io->std);
+    memcpy(io->dataset, c->dataset, sizeof io->dataset);
+}
 
 /* ---- forward ---- */
 

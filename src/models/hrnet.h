@@ -28,6 +28,45 @@ segc_status segc_hrnet_semantic(const void *model, segc_ctx *ctx, const segc_ima
    (what model(x) returns in the authors' code), allocated from ctx->arena. */
 segc_status segc_hrnet_forward(const void *model, segc_ctx *ctx, const segc_tensor *x, segc_tensor *logits_quarter);
 
+/* Flip / multi-scale inference as the authors' test code (tools/test.py -> testval ->
+   dataset.multi_scale_inference, with BaseDataset.inference per window), implemented in hrnet_infer.c.
+   For each scale: the normalized image is resized (cv2 INTER_LINEAR = bilinear, half-pixel centres, no
+   antialias) to long side int(base_size * scale + 0.5); windows of it run through the network; each
+   window's score is exp(logits upsampled to the window) or, with flip, exp of the mean of those and of
+   the mirrored logits of the mirrored window; overlapping windows are averaged; the result is upsampled
+   (bilinear, align_corners=False) to the image size and summed over the scales. */
+#define SEGC_HRNET_MAX_SCALES 16
+
+typedef enum segc_hrnet_window {
+    /* lib/datasets/cityscapes.py: scale <= 1 runs the whole resized image; scale > 1 slides crops of
+       crop_h x crop_w with stride = crop size, the last row/column of crops aligned to the image end,
+       no padding. */
+    SEGC_HRNET_WINDOW_CITYSCAPES = 0,
+    /* lib/datasets/base_dataset.py (PASCAL-Context): an image whose long side is <= min(crop) is padded
+       to the crop size (with the normalized value of black) and run whole; else crops with stride
+       int(2/3 crop), border crops padded to the crop size. */
+    SEGC_HRNET_WINDOW_BASE = 1
+} segc_hrnet_window;
+
+typedef struct segc_hrnet_inference_settings {
+    int flip;                               /* TEST.FLIP_TEST */
+    int count;                              /* number of scales, 1..SEGC_HRNET_MAX_SCALES */
+    double scales[SEGC_HRNET_MAX_SCALES];   /* TEST.SCALE_LIST, e.g. 0.5, 0.75, 1, 1.25, 1.5, 1.75 */
+    int base_size;                          /* TEST.BASE_SIZE (long side at scale 1); 0: the image's own */
+    int crop_h, crop_w;                     /* TEST.IMAGE_SIZE as (h, w); 0: never crop (whole image) */
+    segc_hrnet_window window;
+} segc_hrnet_inference_settings;
+
+/* The authors' test settings for the model's "dataset" metadata with one scale and no flip: Cityscapes
+   (base 2048, crop 1024 x 2048, cityscapes windows); PASCAL-Context (base 520, crop 480 x 480, base
+   windows); anything else: the image's own size, whole image. */
+void segc_hrnet_inference_settings_default(const void *model, segc_hrnet_inference_settings *s);
+
+/* img -> scores [1, K, H, W] at the image size from ctx->arena: multi_scale_inference's final_pred (sums
+   of exp-scores over the scales, so argmax gives the labels; not logits). Offers the tap "scores". */
+segc_status segc_hrnet_semantic_ex(const void *model, segc_ctx *ctx, const segc_image *img,
+                                   const segc_hrnet_inference_settings *s, segc_tensor *scores);
+
 /* Number of output classes of a loaded model. */
 int segc_hrnet_num_classes(const void *model);
 

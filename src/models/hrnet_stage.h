@@ -86,4 +86,14 @@ void segc_hrnet_module_free(segc_hrnet_module *m);
 segc_status segc_hrnet_module_forward_into(const segc_hrnet_module *m, segc_arena *arena, const segc_tensor *x,
                                            segc_tensor *y);
 
+/* What the flip / multi-scale driver (hrnet_infer.c) needs of a loaded model (filled by hrnet.c). */
+typedef struct segc_hrnet_io {
+    int num_classes;
+    int align_corners;       /* of the logits upsampling */
+    float mean[3], std[3];   /* 0..1 scale, RGB order */
+    char dataset[32];        /* "dataset" metadata ("cityscapes", ...), "" when absent */
+} segc_hrnet_io;
+
+void segc_hrnet_get_io(const void *model, segc_hrnet_io *io);
+
 #endif

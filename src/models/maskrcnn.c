@@ -31,6 +31,11 @@ void segc_maskrcnn_free(void *model) {
     segc_maskrcnn *m = model;
     if (!m) return;
     if (m->body_loaded) segc_resnet_free(&m->body);
+    for (int i = 0; i < 4; i++) {
+        maskrcnn_conv_free(&m->fpn_layer[i]);
+        maskrcnn_conv_free(&m->mask_fcn[i]);
+    }
+    maskrcnn_conv_free(&m->rpn_conv);
     segc_params_free(&m->params);
     free(m);
 }

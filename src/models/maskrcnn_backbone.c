@@ -29,6 +29,19 @@ static segc_status load_fpn_conv(segc_params *p, const char *name, int64_t out_c
     return segc_params_conv_bn(p, mod, NULL, 0, shape, &c->w, &c->b);
 }
 
+segc_status maskrcnn_conv_prepare_3x3(maskrcnn_conv *c) {
+    return segc_winograd_prepare(&c->w, &c->wg);
+}
+
+void maskrcnn_conv_free(maskrcnn_conv *c) {
+    segc_winograd_weights_free(&c->wg);
+}
+
+segc_status maskrcnn_conv3x3_new(segc_arena *arena, const segc_tensor *x, const maskrcnn_conv *c, segc_act act,
+                                 segc_tensor *out) {
+    return segc_winograd_conv3x3_new(arena, x, &c->wg, &c->b, act, out);
+}
+
 segc_status maskrcnn_backbone_load(segc_maskrcnn *m) {
     segc_status st = segc_resnet_load(&m->params, "backbone.body", NULL, NULL, MASKRCNN_FROZEN_BN_EPS, &m->body);
     if (st) return segc_fail_context(st, "backbone.body");
@@ -39,7 +52,9 @@ segc_status maskrcnn_backbone_load(segc_maskrcnn *m) {
         segc_params_name(name, sizeof name, "backbone.fpn.inner_blocks.%d", i);
         if ((st = load_fpn_conv(&m->params, name, 256, in_c, 1, &m->fpn_inner[i]))) return st;
         segc_params_name(name, sizeof name, "backbone.fpn.layer_blocks.%d", i);
-        if ((st = load_fpn_conv(&m->params, name, 256, 256, 3, &m->fpn_layer[i]))) return st;
+        if ((st = load_fpn_conv(&m->params, name, 256, 256, 3, &m->fpn_layer[i])) ||
+            (st = maskrcnn_conv_prepare_3x3(&m->fpn_layer[i])))
+            return st;
     }
     return SEGC_OK;
 }
@@ -53,7 +68,7 @@ segc_status maskrcnn_backbone_forward(const segc_maskrcnn *m, segc_ctx *ctx, con
     if (st) return st;
     for (int i = 0; i < 4 && !st; i++) st = segc_tapf(ctx, &c[i], "backbone.body.layer%d", i + 1);
 
-    segc_conv2d_params p1 = segc_conv2d_params_make(1, 0, 1, 1), p3 = segc_conv2d_params_make(1, 1, 1, 1);
+    segc_conv2d_params p1 = segc_conv2d_params_make(1, 0, 1, 1);
     segc_resize_params nearest = segc_resize_params_make(SEGC_RESIZE_NEAREST, 0);
     /* top-down: last_inner = inner_blocks[i](c[i]) + nearest_upsample(last_inner, size of c[i]) */
     for (int i = 3; i >= 0 && !st; i--) {
@@ -65,7 +80,7 @@ segc_status maskrcnn_backbone_forward(const segc_maskrcnn *m, segc_ctx *ctx, con
             if (!st) st = segc_add_inplace(&inner[i], &up, SEGC_ACT_NONE);
             segc_arena_release(arena, mark);
         }
-        if (!st) st = segc_conv2d_new(arena, &inner[i], &m->fpn_layer[i].w, &m->fpn_layer[i].b, &p3, &feats[i]);
+        if (!st) st = maskrcnn_conv3x3_new(arena, &inner[i], &m->fpn_layer[i], SEGC_ACT_NONE, &feats[i]);
     }
     if (st) return st;
     /* 'pool': max_pool2d(kernel 1, stride 2) is every other pixel of level '3' */

@@ -9,13 +9,15 @@
 #include "models/maskrcnn.h"
 #include "nn/params.h"
 #include "nn/resnet.h"
+#include "ops/winograd.h"
 
 #define MASKRCNN_FPN_LEVELS 5      /* '0', '1', '2', '3', 'pool' */
 #define MASKRCNN_ROI_LEVELS 4      /* RoIAlign uses '0'..'3' */
 #define MASKRCNN_FROZEN_BN_EPS 1e-5f
 
 typedef struct maskrcnn_conv {
-    segc_tensor w, b;   /* [K, C, R, S], [K] (BN folded) */
+    segc_tensor w, b;          /* [K, C, R, S], [K] (BN folded) */
+    segc_winograd_weights wg;  /* 3x3 stride-1 convs: the Winograd-transformed w (u NULL otherwise) */
 } maskrcnn_conv;
 
 typedef struct maskrcnn_linear {
@@ -46,6 +48,12 @@ struct segc_maskrcnn {
 };
 
 /* ---- maskrcnn_backbone.c ---- */
+/* Prepares c->wg from c->w (a [K, C, 3, 3] conv run with stride 1, padding 1); freed by maskrcnn_conv_free. */
+segc_status maskrcnn_conv_prepare_3x3(maskrcnn_conv *c);
+void maskrcnn_conv_free(maskrcnn_conv *c);
+/* out = act(conv3x3(x, c, stride 1, padding 1)) from the arena: Winograd F(4x4, 3x3) (ops/winograd.h). */
+segc_status maskrcnn_conv3x3_new(segc_arena *arena, const segc_tensor *x, const maskrcnn_conv *c, segc_act act,
+                                 segc_tensor *out);
 /* Module name as stored: `current` (torchvision >= 0.13 names, e.g. "rpn.head.conv.0.0") if
    "<current>.weight" is in the file, else `legacy` (the names of the published 2019 checkpoints,
    e.g. "rpn.head.conv"), written into buf. */

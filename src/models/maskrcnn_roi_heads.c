@@ -51,7 +51,10 @@ segc_status maskrcnn_roi_heads_load(segc_maskrcnn *m) {
         segc_params_name(current, sizeof current, "roi_heads.mask_head.%d.0", i);
         segc_params_name(legacy, sizeof legacy, "roi_heads.mask_head.mask_fcn%d", i + 1);
         maskrcnn_module(p, name, sizeof name, current, legacy);
-        if ((st = segc_params_conv_bn(p, name, NULL, 0, NULL, &m->mask_fcn[i].w, &m->mask_fcn[i].b))) return st;
+        int64_t shape[4] = {256, 256, 3, 3};
+        if ((st = segc_params_conv_bn(p, name, NULL, 0, shape, &m->mask_fcn[i].w, &m->mask_fcn[i].b)) ||
+            (st = maskrcnn_conv_prepare_3x3(&m->mask_fcn[i])))
+            return st;
     }
     int64_t up_shape[4] = {256, 256, 2, 2}, up_b[1] = {256};
     if ((st = segc_params_get(p, "roi_heads.mask_predictor.conv5_mask.weight", 4, up_shape, &m->mask_up_w)) ||
@@ -238,10 +241,8 @@ segc_status maskrcnn_mask_forward(const segc_maskrcnn *m, segc_ctx *ctx, const s
     segc_arena_mark mark = segc_arena_get_mark(arena);
     segc_tensor x, y;
     st = maskrcnn_multiscale_roi_align(arena, feats, boxes, image_h, image_w, MASK_POOL, &x);
-    segc_conv2d_params p3 = segc_conv2d_params_make(1, 1, 1, 1);
-    p3.act = SEGC_ACT_RELU;
     for (int i = 0; i < 4 && !st; i++) {
-        st = segc_conv2d_new(arena, &x, &m->mask_fcn[i].w, &m->mask_fcn[i].b, &p3, &y);
+        st = maskrcnn_conv3x3_new(arena, &x, &m->mask_fcn[i], SEGC_ACT_RELU, &y);
         x = y;
     }
     if (!st) st = segc_tensor_new_f32(arena, &y, 4, d, m->mask_up_w.shape[1], ms, ms);

@@ -28,6 +28,7 @@ segc_status maskrcnn_rpn_load(segc_maskrcnn *m) {
     int64_t c = m->rpn_conv.w.shape[0];
     if (m->rpn_conv.w.shape[1] != c || m->rpn_conv.w.shape[2] != 3 || m->rpn_conv.w.shape[3] != 3)
         return segc_fail(SEGC_ERR_SHAPE, "rpn.head.conv.0.0.weight: expected [C, C, 3, 3]");
+    if ((st = maskrcnn_conv_prepare_3x3(&m->rpn_conv))) return st;
     if ((st = segc_params_conv_bn(p, "rpn.head.cls_logits", NULL, 0, NULL, &m->rpn_cls.w, &m->rpn_cls.b))) return st;
     if ((st = segc_params_conv_bn(p, "rpn.head.bbox_pred", NULL, 0, NULL, &m->rpn_bbox.w, &m->rpn_bbox.b))) return st;
     m->num_anchors = (int)m->rpn_cls.w.shape[0];
@@ -66,11 +67,9 @@ static void anchor_at(const float cell[3][4], int64_t i, int64_t w, int64_t stri
 /* Head on one level: feat [1, C, h, w] -> objectness logits [1, A, h, w], deltas [1, 4A, h, w]. */
 static segc_status rpn_head(const segc_maskrcnn *m, segc_ctx *ctx, int level, const segc_tensor *feat,
                             segc_tensor *logits, segc_tensor *deltas) {
-    segc_conv2d_params p3 = segc_conv2d_params_make(1, 1, 1, 1);
-    p3.act = SEGC_ACT_RELU;
     segc_conv2d_params p1 = segc_conv2d_params_make(1, 0, 1, 1);
     segc_tensor t;
-    segc_status st = segc_conv2d_new(ctx->arena, feat, &m->rpn_conv.w, &m->rpn_conv.b, &p3, &t);
+    segc_status st = maskrcnn_conv3x3_new(ctx->arena, feat, &m->rpn_conv, SEGC_ACT_RELU, &t);
     if (!st) st = segc_conv2d_new(ctx->arena, &t, &m->rpn_cls.w, &m->rpn_cls.b, &p1, logits);
     if (!st) st = segc_conv2d_new(ctx->arena, &t, &m->rpn_bbox.w, &m->rpn_bbox.b, &p1, deltas);
     if (!st) st = segc_tapf(ctx, logits, "rpn.head.cls_logits.%d", level);

@@ -5,6 +5,7 @@
 #include "models/sam2.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@
 
 #define SAM2_LOW_RES_CLAMP 32.0f   /* predict(): torch.clamp(low_res_masks, -32.0, 32.0) */
 #define SAM2_MASK_THRESHOLD 0.0f   /* SAM2ImagePredictor mask_threshold */
+#define SAM2_BATCH_CHUNK 8         /* prompt sets per decoder pass inside predict_batch */
 
 static segc_status get_int(const segc_file *f, const char *key, int lo, int hi, int *out) {
     int64_t v;
@@ -113,6 +115,10 @@ segc_status segc_sam2_load(const segc_file *f, void **model) {
     if (!m) return segc_fail(SEGC_ERR_NOMEM, "sam2_load: out of memory");
     segc_params_init(&m->params, f);
     segc_status st = load_config(f, &m->cfg);
+    const char *id = NULL;
+    if (segc_file_get_str(f, "variant", &id) == SEGC_OK) snprintf(m->variant, sizeof m->variant, "%s", id);
+    if (segc_file_get_str(f, "source.sha256", &id) == SEGC_OK)
+        snprintf(m->source_sha256, sizeof m->source_sha256, "%s", id);
     if (st == SEGC_OK) st = sam2_hiera_load(m);
     if (st == SEGC_OK) st = sam2_neck_load(m);
     if (st == SEGC_OK) st = sam2_prompt_load(m);
@@ -144,6 +150,8 @@ segc_status segc_sam2_encode(const void *model, segc_ctx *ctx, const segc_image 
         return st;
     emb->orig_h = img->height;
     emb->orig_w = img->width;
+    memcpy(emb->model_variant, m->variant, sizeof emb->model_variant);
+    memcpy(emb->model_sha256, m->source_sha256, sizeof emb->model_sha256);
     segc_arena_mark mark = segc_arena_get_mark(ctx->arena);
     segc_tensor x, feats[SAM2_NUM_STAGES];
     int hw[SAM2_NUM_STAGES][2];
@@ -185,49 +193,29 @@ static int select_masks(const sam2_model *m, const segc_tensor *all, const float
     return 1;
 }
 
-segc_status segc_sam2_predict(const void *model, segc_ctx *ctx, const segc_sam2_embedding *emb,
-                              const segc_sam2_prompts *prompts, int multimask, int want_logits,
+/* Outputs of one set from its decoder results: all [4, S4, S4] logits, iou [4], tokens [4, D]. The outputs
+   were allocated by the caller; scratch above the caller's mark. */
+static segc_status finish_set(const sam2_model *m, segc_arena *arena, const float *all, const float *iou,
+                              float obj_score, const float *tokens, int multimask, int want_logits,
                               segc_sam2_outputs *out) {
-    const sam2_model *m = model;
-    if (!m || !ctx || !ctx->arena || !emb || !out) return segc_fail(SEGC_ERR_INVALID_ARG, "sam2_predict: NULL argument");
-    memset(out, 0, sizeof *out);
-    segc_arena *arena = ctx->arena;
-    const int64_t H = emb->orig_h, W = emb->orig_w, D = m->cfg.d_model, E = m->cfg.image_size / m->cfg.backbone_stride;
-    const int64_t S4 = 4 * E;
-    const int64_t es[4] = {1, D, E, E}, h0[4] = {1, D / 8, 4 * E, 4 * E}, h1[4] = {1, D / 4, 2 * E, 2 * E};
-    if (!emb->image_embed.data || !emb->high_res[0].data || !emb->high_res[1].data ||
-        !segc_tensor_has_shape(&emb->image_embed, 4, es) || !segc_tensor_has_shape(&emb->high_res[0], 4, h0) ||
-        !segc_tensor_has_shape(&emb->high_res[1], 4, h1) || H < 1 || W < 1)
-        return segc_fail(SEGC_ERR_INVALID_ARG, "sam2_predict: the embedding was not computed by segc_sam2_encode");
-    /* outputs first (they outlive the call), temporaries above the mark */
-    segc_status st;
-    const int K = multimask ? 3 : 1;
-    const int64_t ms[3] = {K, H, W};
-    if ((st = segc_tensor_new(arena, SEGC_U8, 3, ms, &out->masks)) ||
-        (st = segc_tensor_new_f32(arena, &out->low_res_logits, 3, K, S4, S4, 0)) ||
-        (want_logits && (st = segc_tensor_new_f32(arena, &out->mask_logits, 3, K, H, W, 0))))
-        return st;
-    const int ntok = multimask && m->cfg.use_multimask_token_for_obj_ptr ? 3 : 1;
-    if ((st = segc_tensor_new_f32(arena, &out->sam_tokens, 2, ntok, D, 0, 0)) != SEGC_OK) return st;
-    segc_arena_mark mark = segc_arena_get_mark(arena);
-    segc_tensor sparse, dense, all, tokens_out, sel, up;
-    float iou[SAM2_NUM_MASK_TOKENS];
-    if ((st = sam2_prompt_forward(m, ctx, emb, prompts, &sparse, &dense)) != SEGC_OK) goto done;
-    if ((st = sam2_decoder_forward(m, ctx, emb, &sparse, &dense, &all, iou, &out->object_score_logit, &tokens_out)))
-        goto done;
+    const int64_t D = m->cfg.d_model, S4 = out->low_res_logits.shape[1], H = out->masks.shape[1],
+                  W = out->masks.shape[2];
+    const int K = (int)out->masks.shape[0], ntok = (int)out->sam_tokens.shape[0];
+    segc_tensor all_t = segc_tensor_f32((float *)all, 3, SAM2_NUM_MASK_TOKENS, S4, S4, 0), sel, up;
     int idx[3];
-    out->num_masks = select_masks(m, &all, iou, multimask, idx);
+    out->num_masks = select_masks(m, &all_t, iou, multimask, idx);
+    out->object_score_logit = obj_score;
     /* the object-pointer tokens: multimask tokens 1..3 or always token 0 (MaskDecoder.forward) */
-    memcpy(out->sam_tokens.data, (float *)tokens_out.data + (ntok == 3 ? D : 0), (size_t)(ntok * D) * sizeof(float));
-    if ((st = segc_tensor_new_f32(arena, &sel, 4, 1, K, S4, S4)) != SEGC_OK) goto done;
+    memcpy(out->sam_tokens.data, tokens + (ntok == 3 ? D : 0), (size_t)(ntok * D) * sizeof(float));
+    segc_status st = segc_tensor_new_f32(arena, &sel, 4, 1, K, S4, S4);
+    if (st != SEGC_OK) return st;
     for (int k = 0; k < K; k++) {
         out->iou[k] = iou[idx[k]];
-        memcpy((float *)sel.data + k * S4 * S4, (float *)all.data + idx[k] * S4 * S4,
-               (size_t)(S4 * S4) * sizeof(float));
+        memcpy((float *)sel.data + k * S4 * S4, all + idx[k] * S4 * S4, (size_t)(S4 * S4) * sizeof(float));
     }
     /* full-resolution masks come from the unclamped logits (postprocess_masks, bilinear, no antialias) */
     segc_resize_params rp = segc_resize_params_make(SEGC_RESIZE_BILINEAR, 0);
-    if ((st = segc_resize_new(arena, &sel, &rp, H, W, &up)) != SEGC_OK) goto done;
+    if ((st = segc_resize_new(arena, &sel, &rp, H, W, &up)) != SEGC_OK) return st;
     const float *u = up.data;
     uint8_t *mk = out->masks.data;
     for (int64_t i = 0; i < K * H * W; i++) mk[i] = u[i] > SAM2_MASK_THRESHOLD;
@@ -236,7 +224,76 @@ segc_status segc_sam2_predict(const void *model, segc_ctx *ctx, const segc_sam2_
     float *lr = out->low_res_logits.data;
     for (int64_t i = 0; i < K * S4 * S4; i++)
         lr[i] = sd[i] < -SAM2_LOW_RES_CLAMP ? -SAM2_LOW_RES_CLAMP : sd[i] > SAM2_LOW_RES_CLAMP ? SAM2_LOW_RES_CLAMP : sd[i];
-done:
-    segc_arena_release(arena, mark);
+    return SEGC_OK;
+}
+
+/* Allocates the outputs of one set (they outlive the call). */
+static segc_status alloc_outputs(const sam2_model *m, segc_arena *arena, int64_t H, int64_t W, int multimask,
+                                 int want_logits, segc_sam2_outputs *out) {
+    const int64_t D = m->cfg.d_model, S4 = 4 * (m->cfg.image_size / m->cfg.backbone_stride);
+    const int K = multimask ? 3 : 1;
+    const int ntok = multimask && m->cfg.use_multimask_token_for_obj_ptr ? 3 : 1;
+    const int64_t ms[3] = {K, H, W};
+    memset(out, 0, sizeof *out);
+    segc_status st;
+    if ((st = segc_tensor_new(arena, SEGC_U8, 3, ms, &out->masks)) ||
+        (st = segc_tensor_new_f32(arena, &out->low_res_logits, 3, K, S4, S4, 0)) ||
+        (want_logits && (st = segc_tensor_new_f32(arena, &out->mask_logits, 3, K, H, W, 0))) ||
+        (st = segc_tensor_new_f32(arena, &out->sam_tokens, 2, ntok, D, 0, 0)))
+        return st;
+    out->num_masks = K;
+    return SEGC_OK;
+}
+
+segc_status segc_sam2_predict_batch(const void *model, segc_ctx *ctx, const segc_sam2_embedding *emb, int B,
+                                    const segc_sam2_prompts *prompts, int multimask, int want_logits,
+                                    segc_sam2_outputs *out) {
+    const sam2_model *m = model;
+    if (!m || !ctx || !ctx->arena || !emb || !out || (B > 0 && !prompts))
+        return segc_fail(SEGC_ERR_INVALID_ARG, "sam2_predict: NULL argument");
+    if (B < 1 || B > SEGC_SAM2_MAX_BATCH)
+        return segc_fail(SEGC_ERR_INVALID_ARG, "sam2_predict_batch: %d prompt sets (1..%d)", B, SEGC_SAM2_MAX_BATCH);
+    segc_arena *arena = ctx->arena;
+    const int64_t H = emb->orig_h, W = emb->orig_w, D = m->cfg.d_model, E = m->cfg.image_size / m->cfg.backbone_stride;
+    const int64_t es[4] = {1, D, E, E}, h0[4] = {1, D / 8, 4 * E, 4 * E}, h1[4] = {1, D / 4, 2 * E, 2 * E};
+    if (!emb->image_embed.data || !emb->high_res[0].data || !emb->high_res[1].data ||
+        !segc_tensor_has_shape(&emb->image_embed, 4, es) || !segc_tensor_has_shape(&emb->high_res[0], 4, h0) ||
+        !segc_tensor_has_shape(&emb->high_res[1], 4, h1) || H < 1 || W < 1)
+        return segc_fail(SEGC_ERR_INVALID_ARG, "sam2_predict: the embedding was not computed by segc_sam2_encode");
+    if (emb->model_variant[0] &&
+        (strcmp(emb->model_variant, m->variant) || strcmp(emb->model_sha256, m->source_sha256)))
+        return segc_fail(SEGC_ERR_INVALID_ARG, "sam2_predict: the embedding was computed by model %s (checkpoint sha256 "
+                         "%.12s...), not by this model %s (%.12s...)", emb->model_variant, emb->model_sha256,
+                         m->variant[0] ? m->variant : "?", m->source_sha256[0] ? m->source_sha256 : "?");
+    segc_status st;
+    for (int b = 0; b < B; b++)   /* every set is checked before any work */
+        if ((st = sam2_prompt_check(m, &prompts[b])) != SEGC_OK)
+            return B > 1 ? segc_fail_context(st, "prompt set %d", b) : st;
+    /* outputs first (they outlive the call), temporaries above the mark */
+    for (int b = 0; b < B; b++)
+        if ((st = alloc_outputs(m, arena, H, W, multimask, want_logits, &out[b])) != SEGC_OK) return st;
+    segc_arena_mark mark = segc_arena_get_mark(arena);
+    segc_tensor sparse[SAM2_BATCH_CHUNK], dense[SAM2_BATCH_CHUNK], all, tokens;
+    float iou[SAM2_BATCH_CHUNK * SAM2_NUM_MASK_TOKENS], obj[SAM2_BATCH_CHUNK];
+    const int64_t S4 = 4 * E, NT = SAM2_NUM_MASK_TOKENS;
+    st = SEGC_OK;
+    /* chunks of sets bound the [sets * 64*64, 256] activations of the two-way transformer */
+    for (int b0 = 0; b0 < B && st == SEGC_OK; b0 += SAM2_BATCH_CHUNK) {
+        const int n = B - b0 < SAM2_BATCH_CHUNK ? B - b0 : SAM2_BATCH_CHUNK;
+        for (int i = 0; i < n && st == SEGC_OK; i++)
+            st = sam2_prompt_forward(m, ctx, emb, &prompts[b0 + i], &sparse[i], &dense[i]);
+        if (st == SEGC_OK) st = sam2_decoder_forward_batch(m, ctx, emb, n, sparse, dense, &all, iou, obj, &tokens);
+        for (int i = 0; i < n && st == SEGC_OK; i++)
+            st = finish_set(m, arena, (const float *)all.data + i * NT * S4 * S4, iou + i * NT, obj[i],
+                            (const float *)tokens.data + i * NT * D, multimask, want_logits, &out[b0 + i]);
+        segc_arena_release(arena, mark);
+    }
     return st;
+}
+
+segc_status segc_sam2_predict(const void *model, segc_ctx *ctx, const segc_sam2_embedding *emb,
+                              const segc_sam2_prompts *prompts, int multimask, int want_logits,
+                              segc_sam2_outputs *out) {
+    if (out) memset(out, 0, sizeof *out);
+    return segc_sam2_predict_batch(model, ctx, emb, 1, prompts, multimask, want_logits, out);
 }

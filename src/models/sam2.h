@@ -3,7 +3,8 @@
        void *m; segc_sam2_load(file, &m);
        segc_sam2_embedding e; segc_sam2_encode(m, ctx, &img, &e);      // once per image
        segc_sam2_prompts p = {...}; segc_sam2_outputs o;
-       segc_sam2_predict(m, ctx, &e, &p, 1, &o);                         // as often as wanted
+       segc_sam2_predict(m, ctx, &e, &p, 1, 0, &o);                      // as often as wanted
+       segc_sam2_predict_batch(m, ctx, &e, B, sets, 1, 0, outs);         // B prompt sets in one pass
    The embedding and outputs live in ctx->arena: keep the arena (do not reset or release past them)
    while they are used; predict() releases its own temporaries, so many prompt sets can follow one
    encode. Taps (module paths of the checkpoint): image_encoder.trunk.stage{1..4} [1,C,H,W],
@@ -22,12 +23,17 @@
 #include "io/segc_file.h"
 
 #define SEGC_SAM2_MAX_POINTS 64
+#define SEGC_SAM2_MAX_BATCH 4096   /* prompt sets per segc_sam2_predict_batch call */
 
 /* What one image gives the prompt decoder (SAM2ImagePredictor._features + orig_hw). */
 typedef struct segc_sam2_embedding {
     segc_tensor image_embed;      /* [1, 256, 64, 64]: backbone_fpn[2] + no_mem_embed */
     segc_tensor high_res[2];      /* [1, 32, 256, 256] conv_s0(fpn[0]), [1, 64, 128, 128] conv_s1(fpn[1]) */
     int orig_h, orig_w;           /* size of the encoded image, for coordinates and output masks */
+    /* The model that computed it (encode / embedding_load fill these): predict refuses an embedding of
+       another model. Empty strings: unknown, not checked (an embedding built by hand). */
+    char model_variant[64];       /* .segc "variant", e.g. "sam2.1_hiera_tiny" */
+    char model_sha256[65];        /* .segc "source.sha256" of the converted checkpoint (hex) */
 } segc_sam2_embedding;
 
 typedef struct segc_sam2_point {
@@ -65,5 +71,26 @@ segc_status segc_sam2_encode(const void *model, segc_ctx *ctx, const segc_image 
 segc_status segc_sam2_predict(const void *model, segc_ctx *ctx, const segc_sam2_embedding *emb,
                               const segc_sam2_prompts *prompts, int multimask, int want_logits,
                               segc_sam2_outputs *out);
+
+/* B prompt sets on one embedding, as SAM2ImagePredictor._predict with batched prompts [B, N, 2] (what
+   SAM2AutomaticMaskGenerator does with points_per_batch): out[b] equals segc_sam2_predict(&prompts[b])
+   up to float rounding (~1e-6 relative), but the decoder runs over the sets together (one GEMM over the
+   tokens of all sets; sets without a mask input share the first image projection), in chunks of 8 sets.
+   Sets may differ in their number of points, box and mask input. All sets are checked before any work
+   (the message names the bad set). out[0..B) come from ctx->arena like predict's outputs: with
+   want_logits each set keeps [K, H, W] floats, so size B to the memory (the automatic mask generator:
+   points_per_batch sets of one point, multimask, want_logits; then release to a mark per batch). */
+segc_status segc_sam2_predict_batch(const void *model, segc_ctx *ctx, const segc_sam2_embedding *emb, int B,
+                                    const segc_sam2_prompts *prompts, int multimask, int want_logits,
+                                    segc_sam2_outputs *out);
+
+/* Embedding files: the image embedding, both high-res feature maps, the original size and the model's
+   identity (variant, source sha256) of one encoded image as a small .segc file (arch "sam2_embedding",
+   float32, ~16 MB at 1024), so a prompt session can skip the encoder. load() reads it into `arena` (the
+   file is closed before it returns) and fails with SEGC_ERR_FORMAT / SEGC_ERR_SHAPE and a message for
+   another kind of file or bad shapes; predict() then refuses it if it came from another model.
+   In sam2_embedding.c. */
+segc_status segc_sam2_embedding_save(const char *path, const segc_sam2_embedding *emb);
+segc_status segc_sam2_embedding_load(const char *path, segc_arena *arena, segc_sam2_embedding *emb);
 
 #endif

@@ -15,6 +15,7 @@
 #include "io/output.h"
 #include "models/sam2.h"
 #include "ops/nms.h"
+#include "ops/resize.h"
 
 /* amg.py is_box_near_crop_edge(atol=20.0) */
 #define AMG_EDGE_ATOL_PX 20
@@ -303,6 +304,34 @@ static segc_status consider_mask(amg_run *r, const float *logits, float iou, con
     return SEGC_OK;
 }
 
+/* SAM2Transforms.postprocess_masks with max_hole_area = max_sprinkle_area = min_mask_region_area on each
+   predicted mask: the filling happens on the low-res logits before the bilinear upscale, and the upscale
+   is linear, so up(low + delta) = up(low) + up(delta) is added to the full-size logits. predict() gives
+   the low-res logits clamped to [-32, 32], so a filled pixel whose logit lies beyond +-32 gets a slightly
+   different delta than in the official code (the component sets are the same: the sign is kept). */
+static segc_status fill_holes_and_sprinkles(amg_run *r, segc_sam2_outputs *res) {
+    segc_arena *a = r->ctx->arena;
+    const int64_t S = res->low_res_logits.shape[1], H = res->mask_logits.shape[1], W = res->mask_logits.shape[2];
+    const float area = (float)r->o->min_mask_region_area;
+    for (int k = 0; k < res->num_masks; k++) {
+        segc_arena_mark mark = segc_arena_get_mark(a);
+        segc_tensor delta, up;
+        int changed = 0;
+        segc_status st = segc_tensor_new_f32(a, &delta, 4, 1, 1, S, S);
+        if (!st) st = segc_amg_fill_holes_and_sprinkles(a, (const float *)res->low_res_logits.data + k * S * S, (int)S,
+                                                        (int)S, r->o->mask_threshold, area, area, delta.data, &changed);
+        const segc_resize_params rp = segc_resize_params_make(SEGC_RESIZE_BILINEAR, 0);
+        if (!st && changed && (st = segc_resize_new(a, &delta, &rp, H, W, &up)) == SEGC_OK) {
+            float *l = (float *)res->mask_logits.data + k * H * W;
+            const float *d = up.data;
+            for (int64_t i = 0; i < H * W; i++) l[i] += d[i];
+        }
+        segc_arena_release(a, mark);
+        if (st) return st;
+    }
+    return SEGC_OK;
+}
+
 /* One grid point of a crop: predict (multimask), optionally refine each mask with its own low-res logits
    (use_m2m: refine_with_m2m, single mask), then filter each mask. `point` is in crop pixels. */
 static segc_status process_point(amg_run *r, const segc_sam2_embedding *emb, const float point[2], const int crop[4]) {
@@ -313,6 +342,8 @@ static segc_status process_point(amg_run *r, const segc_sam2_embedding *emb, con
     const int64_t hw = (int64_t)emb->orig_h * emb->orig_w;
     segc_sam2_outputs res;
     segc_status st = segc_sam2_predict(r->model, r->ctx, emb, &pr, r->o->multimask_output, 1, &res);
+    /* with m2m only the refined masks are kept; their inputs are the unfilled low-res logits */
+    if (!st && !r->o->use_m2m && r->o->min_mask_region_area > 0) st = fill_holes_and_sprinkles(r, &res);
     for (int k = 0; k < res.num_masks && !st; k++) {
         if (!r->o->use_m2m) {
             st = consider_mask(r, (const float *)res.mask_logits.data + k * hw, res.iou[k], point, crop);
@@ -324,7 +355,8 @@ static segc_status process_point(amg_run *r, const segc_sam2_embedding *emb, con
         const segc_sam2_prompts refine = {.num_points = 1, .points = &pt, .mask_input = &lr};
         segc_arena_mark inner = segc_arena_get_mark(a);
         segc_sam2_outputs ref;
-        if ((st = segc_sam2_predict(r->model, r->ctx, emb, &refine, 0, 1, &ref)) == SEGC_OK)
+        if ((st = segc_sam2_predict(r->model, r->ctx, emb, &refine, 0, 1, &ref)) == SEGC_OK &&
+            (r->o->min_mask_region_area <= 0 || (st = fill_holes_and_sprinkles(r, &ref)) == SEGC_OK))
             st = consider_mask(r, ref.mask_logits.data, ref.iou[0], point, crop);
         segc_arena_release(a, inner);
     }
@@ -386,8 +418,8 @@ done:
     return st;
 }
 
-/* postprocess_small_regions: holes then islands per mask, changed masks score 0 and unchanged 1, box
-   NMS; kept changed masks get their new RLE and box. */
+/* SAM's postprocess_small_regions (sam1_small_regions): holes then islands per full-size mask, changed
+   masks score 0 and unchanged 1, box NMS; kept changed masks get their new RLE and box. */
 static segc_status postprocess_small_regions(amg_run *r) {
     segc_arena *a = r->ctx->arena;
     const int n = r->out->count, W = r->img->width, H = r->img->height;
@@ -464,7 +496,7 @@ segc_status segc_amg_generate(const void *model, segc_ctx *ctx, const segc_image
         }
         if (!st) st = nms_filter(&r, 0, scores, o->crop_nms_thresh);
     }
-    if (!st && o->min_mask_region_area > 0) st = postprocess_small_regions(&r);
+    if (!st && o->sam1_small_regions && o->min_mask_region_area > 0) st = postprocess_small_regions(&r);
 done:
     segc_arena_release(a, mark);
     if (st) segc_amg_result_free(out);

@@ -8,7 +8,9 @@
    Per crop (the whole image, plus 2^i x 2^i overlapping crops per extra layer): encode, one point prompt per
    grid point (multimask), keep masks with predicted IoU > pred_iou_thresh and stability >= its threshold,
    drop masks touching an inner crop edge, box NMS within the crop; then NMS across crops (smaller crops
-   win) and, with min_mask_region_area > 0, hole/island removal + NMS (SAM's postprocess_small_regions).
+   win). min_mask_region_area > 0 fills small holes / removes small sprinkles of every predicted low-res mask
+   before upscaling (SAM2ImagePredictor post-processing; on CPU the official code skips it because its
+   connected-components kernel is CUDA-only, and prints a warning).
    Workspace comes from ctx->arena (released before return); the records and their RLE strings live in
    the result's own store. Not here: the uncompressed-RLE and binary output modes (decode the string). */
 #ifndef SEGC_MODELS_SAM2_AMG_H
@@ -33,7 +35,11 @@ typedef struct segc_amg_options {
     float crop_nms_thresh;               /* 0.7: box NMS across crops */
     double crop_overlap_ratio;           /* 512 / 1500 */
     int crop_n_points_downscale_factor;  /* 1: points per side of layer i = n / factor^i */
-    int min_mask_region_area;            /* 0: else remove holes and islands smaller than this (pixels) */
+    int min_mask_region_area;            /* 0: else the predictor fills holes and removes sprinkles of at most
+                                            this area in the 256x256 low-res masks (max_hole_area and
+                                            max_sprinkle_area of SAM2ImagePredictor, as the official generator) */
+    int sam1_small_regions;              /* 0: else also SAM 1's postprocess_small_regions at full size with
+                                            min_mask_region_area (kept by SAM 2's generator, never called) */
     int use_m2m;                         /* 0: else refine each mask once with its own low-res logits */
     int multimask_output;                /* 1: three masks per point, else one */
 } segc_amg_options;
@@ -105,5 +111,16 @@ segc_status segc_amg_remove_small_regions(segc_arena *scratch, uint8_t *mask, in
 /* Same with a plain flood fill, the test oracle. */
 segc_status segc_amg_remove_small_regions_reference(segc_arena *scratch, uint8_t *mask, int w, int h,
                                                     double area_thresh, int mode, int *changed);
+
+/* SAM2Transforms.postprocess_masks(max_hole_area, max_sprinkle_area) on low-res logits [h, w]: 8-connected
+   components of (logits <= thr) with area <= max_hole_area are set to thr + 10, those of (logits > thr)
+   with area <= max_sprinkle_area to thr - 10 (an area <= 0 skips that step). Writes delta[h*w] = new - old
+   (0 elsewhere) so callers can carry the change through a linear resize; *changed if any pixel moved. */
+segc_status segc_amg_fill_holes_and_sprinkles(segc_arena *scratch, const float *logits, int w, int h, float thr,
+                                              double max_hole_area, double max_sprinkle_area, float *delta,
+                                              int *changed);
+segc_status segc_amg_fill_holes_and_sprinkles_reference(segc_arena *scratch, const float *logits, int w, int h,
+                                                        float thr, double max_hole_area, double max_sprinkle_area,
+                                                        float *delta, int *changed);
 
 #endif

@@ -1,6 +1,7 @@
-/* sam2_amg_regions.c - remove_small_regions of sam2/utils/amg.py: connected components of a binary mask
-   with 8-connectivity (cv2.connectedComponentsWithStats(mask, 8)), then holes are filled / islands
-   removed by component area. Components are numbered 1.. in raster order of their first pixel (OpenCV's
+/* sam2_amg_regions.c - small connected regions of masks, two ways: remove_small_regions of
+   sam2/utils/amg.py (cv2.connectedComponentsWithStats(mask, 8) on a full-size binary mask; holes filled /
+   islands removed by area), and the hole/sprinkle filling of SAM2Transforms.postprocess_masks on low-res
+   logits (sam2/utils/misc.py get_connected_components, 8-connectivity, the CUDA kernel's areas). Components are numbered 1.. in raster order of their first pixel (OpenCV's
    block-based scan may number them otherwise; that only matters when "keep the largest" of all-small
    islands meets two islands of exactly the same area).
    Fast path: two-pass union-find. Reference: breadth-first flood fill. */
@@ -161,4 +162,62 @@ segc_status segc_amg_remove_small_regions(segc_arena *scratch, uint8_t *mask, in
 segc_status segc_amg_remove_small_regions_reference(segc_arena *scratch, uint8_t *mask, int w, int h,
                                                     double area_thresh, int mode, int *changed) {
     return remove_small(label_flood, scratch, mask, w, h, area_thresh, mode, changed);
+}
+
+/* SAM2Transforms.postprocess_masks on one low-res mask: both component sets come from the original mask. */
+static segc_status fill_small(labeler_fn label, segc_arena *a, const float *logits, int w, int h, float thr,
+                              double max_hole_area, double max_sprinkle_area, float *delta, int *changed) {
+    if (!a || !logits || !delta || !changed || w < 0 || h < 0)
+        return segc_fail(SEGC_ERR_INVALID_ARG, "fill_holes_and_sprinkles: bad arguments");
+    *changed = 0;
+    const int64_t N = (int64_t)w * h;
+    memset(delta, 0, (size_t)N * sizeof(float));
+    if (N == 0) return SEGC_OK;
+    if (N >= INT32_MAX) return segc_fail(SEGC_ERR_INVALID_ARG, "fill_holes_and_sprinkles: mask too large");
+    segc_arena_mark mark = segc_arena_get_mark(a);
+    segc_status st = SEGC_OK;
+    uint8_t *work = segc_arena_alloc(a, (size_t)N);
+    int32_t *labels = segc_arena_alloc_array(a, (size_t)N, sizeof(int32_t));
+    if (!work || !labels) {
+        st = SEGC_ERR_NOMEM;
+        goto done;
+    }
+    for (int holes = 1; holes >= 0; holes--) {
+        const double max_area = holes ? max_hole_area : max_sprinkle_area;
+        if (!(max_area > 0)) continue;
+        /* holes: components of logits <= thr get thr + 10; sprinkles: of logits > thr get thr - 10 */
+        for (int64_t i = 0; i < N; i++) work[i] = holes ? logits[i] <= thr : logits[i] > thr;
+        int32_t n = 0;
+        segc_arena_mark inner = segc_arena_get_mark(a);
+        if ((st = label(a, work, w, h, labels, &n)) != SEGC_OK) goto done;
+        int64_t *sizes = segc_arena_alloc_array(a, (size_t)n + 1, sizeof(int64_t));
+        if (!sizes) {
+            st = SEGC_ERR_NOMEM;
+            goto done;
+        }
+        memset(sizes, 0, ((size_t)n + 1) * sizeof(int64_t));
+        for (int64_t i = 0; i < N; i++) sizes[labels[i]]++;
+        const float target = holes ? thr + 10.0f : thr - 10.0f;
+        for (int64_t i = 0; i < N; i++)
+            if (labels[i] > 0 && sizes[labels[i]] <= max_area) {
+                delta[i] = target - logits[i];
+                *changed = 1;
+            }
+        segc_arena_release(a, inner);
+    }
+done:
+    segc_arena_release(a, mark);
+    return st;
+}
+
+segc_status segc_amg_fill_holes_and_sprinkles(segc_arena *scratch, const float *logits, int w, int h, float thr,
+                                              double max_hole_area, double max_sprinkle_area, float *delta,
+                                              int *changed) {
+    return fill_small(label_union_find, scratch, logits, w, h, thr, max_hole_area, max_sprinkle_area, delta, changed);
+}
+
+segc_status segc_amg_fill_holes_and_sprinkles_reference(segc_arena *scratch, const float *logits, int w, int h,
+                                                        float thr, double max_hole_area, double max_sprinkle_area,
+                                                        float *delta, int *changed) {
+    return fill_small(label_flood, scratch, logits, w, h, thr, max_hole_area, max_sprinkle_area, delta, changed);
 }

@@ -94,46 +94,63 @@ static segc_status residual_norm(float *x, const float *y, int64_t rows, int64_t
     return segc_layer_norm_rows(x, rows, D, w, b, SAM2_DEC_LN_EPS, x);
 }
 
-/* TwoWayTransformer: queries [T, D] (starting as the tokens, which are also query_pe), keys [P, D]
-   (image + dense prompt) with key_pe [P, D]; both updated in place. */
-static segc_status two_way(const sam2_model *m, segc_arena *arena, float *queries, const float *query_pe,
-                           int64_t T, float *keys, const float *key_pe, int64_t P) {
-    const int64_t D = m->cfg.d_model;
+/* TwoWayTransformer over B prompt sets at once: queries [T_all, D] (set b owns rows tok_off[b]..tok_off[b+1];
+   they start as the tokens, which are also query_pe), keys [B*P, D] (image + dense prompt per set) with
+   key_pe [P, D] shared; queries and keys updated in place. Every linear runs once over the rows of all
+   sets. shared_keys: the sets' keys are equal (no mask input), so the first token->image attention
+   projects the image once for all sets. */
+static segc_status two_way(const sam2_model *m, segc_arena *arena, int B, const int64_t *tok_off, float *queries,
+                           const float *query_pe, float *keys, const float *key_pe, int64_t P, int shared_keys) {
+    const int64_t D = m->cfg.d_model, T = tok_off[B], BP = (int64_t)B * P;
     segc_arena_mark mark = segc_arena_get_mark(arena);
     segc_status st;
     segc_tensor qpe, kpe, out_t, out_p;
-    if ((st = segc_tensor_new_f32(arena, &qpe, 2, T, D, 0, 0)) || (st = segc_tensor_new_f32(arena, &kpe, 2, P, D, 0, 0)) ||
+    int64_t *key_off = segc_arena_alloc_array(arena, (size_t)B + 1, sizeof(int64_t));
+    if (!key_off) return segc_fail(SEGC_ERR_NOMEM, "sam2 decoder: out of memory");
+    for (int b = 0; b <= B; b++) key_off[b] = b * P;
+    if ((st = segc_tensor_new_f32(arena, &qpe, 2, T, D, 0, 0)) || (st = segc_tensor_new_f32(arena, &kpe, 2, BP, D, 0, 0)) ||
         (st = segc_tensor_new_f32(arena, &out_t, 2, T, D, 0, 0)) ||
-        (st = segc_tensor_new_f32(arena, &out_p, 2, P, D, 0, 0)))
+        (st = segc_tensor_new_f32(arena, &out_p, 2, BP, D, 0, 0)))
         goto done;
-    segc_tensor Q = segc_tensor_f32(queries, 2, T, D, 0, 0), K = segc_tensor_f32(keys, 2, P, D, 0, 0);
+    segc_tensor Q = segc_tensor_f32(queries, 2, T, D, 0, 0), K = segc_tensor_f32(keys, 2, BP, D, 0, 0);
+    /* keys + key_pe of every set */
+    for (int b = 0; b < B; b++) add_into(keys + b * P * D, key_pe, P * D, (float *)kpe.data + b * P * D);
     for (int l = 0; l < m->cfg.dec_depth; l++) {
         const sam2_twoway_layer *L = &m->layers[l];
         if (l == 0) {   /* skip_first_layer_pe: no PE and no residual */
-            if ((st = segc_proj_attention_forward(arena, &L->self_attn, &Q, &Q, &Q, &out_t)) != SEGC_OK) goto done;
+            if ((st = segc_proj_attention_forward_sets(arena, &L->self_attn, B, &Q, tok_off, &Q, &Q, tok_off, &out_t)))
+                goto done;
             memcpy(queries, out_t.data, (size_t)(T * D) * sizeof(float));
             if ((st = segc_layer_norm_rows(queries, T, D, &L->norm_w[0], &L->norm_b[0], SAM2_DEC_LN_EPS, queries)))
                 goto done;
         } else {
             add_into(queries, query_pe, T * D, qpe.data);
-            if ((st = segc_proj_attention_forward(arena, &L->self_attn, &qpe, &qpe, &Q, &out_t)) != SEGC_OK) goto done;
+            if ((st = segc_proj_attention_forward_sets(arena, &L->self_attn, B, &qpe, tok_off, &qpe, &Q, tok_off,
+                                                       &out_t)) != SEGC_OK)
+                goto done;
             if ((st = residual_norm(queries, out_t.data, T, D, &L->norm_w[0], &L->norm_b[0])) != SEGC_OK) goto done;
         }
-        /* tokens attend to the image */
+        /* tokens attend to the image (equal keys of all sets: the first set's rows, read by every set) */
         add_into(queries, query_pe, T * D, qpe.data);
-        add_into(keys, key_pe, P * D, kpe.data);
-        if ((st = segc_proj_attention_forward(arena, &L->cross_t2i, &qpe, &kpe, &K, &out_t)) != SEGC_OK) goto done;
+        const int share = shared_keys && l == 0;
+        segc_tensor kpe_v = segc_tensor_f32(kpe.data, 2, share ? P : BP, D, 0, 0),
+                    k_v = segc_tensor_f32(keys, 2, share ? P : BP, D, 0, 0);
+        if ((st = segc_proj_attention_forward_sets(arena, &L->cross_t2i, B, &qpe, tok_off, &kpe_v, &k_v,
+                                                   share ? NULL : key_off, &out_t)) != SEGC_OK)
+            goto done;
         if ((st = residual_norm(queries, out_t.data, T, D, &L->norm_w[1], &L->norm_b[1])) != SEGC_OK) goto done;
         if ((st = segc_mlp_forward(arena, &L->mlp, &Q, &out_t)) != SEGC_OK) goto done;
         if ((st = residual_norm(queries, out_t.data, T, D, &L->norm_w[2], &L->norm_b[2])) != SEGC_OK) goto done;
         /* the image attends to the tokens (keys unchanged since kpe was formed) */
         add_into(queries, query_pe, T * D, qpe.data);
-        if ((st = segc_proj_attention_forward(arena, &L->cross_i2t, &kpe, &qpe, &Q, &out_p)) != SEGC_OK) goto done;
-        if ((st = residual_norm(keys, out_p.data, P, D, &L->norm_w[3], &L->norm_b[3])) != SEGC_OK) goto done;
+        if ((st = segc_proj_attention_forward_sets(arena, &L->cross_i2t, B, &kpe, key_off, &qpe, &Q, tok_off, &out_p)))
+            goto done;
+        if ((st = residual_norm(keys, out_p.data, BP, D, &L->norm_w[3], &L->norm_b[3])) != SEGC_OK) goto done;
+        for (int b = 0; b < B; b++) add_into(keys + b * P * D, key_pe, P * D, (float *)kpe.data + b * P * D);
     }
     add_into(queries, query_pe, T * D, qpe.data);
-    add_into(keys, key_pe, P * D, kpe.data);
-    if ((st = segc_proj_attention_forward(arena, &m->final_attn, &qpe, &kpe, &K, &out_t)) != SEGC_OK) goto done;
+    if ((st = segc_proj_attention_forward_sets(arena, &m->final_attn, B, &qpe, tok_off, &kpe, &K, key_off, &out_t)))
+        goto done;
     st = residual_norm(queries, out_t.data, T, D, &m->norm_final_w, &m->norm_final_b);
 done:
     segc_arena_release(arena, mark);
@@ -170,76 +187,129 @@ static segc_status upscale(const sam2_model *m, segc_arena *arena, const segc_te
     return st;
 }
 
-segc_status sam2_decoder_forward(const sam2_model *m, segc_ctx *ctx, const segc_sam2_embedding *emb,
-                                 const segc_tensor *sparse, const segc_tensor *dense, segc_tensor *all_masks,
-                                 float *iou, float *obj_score, segc_tensor *mask_tokens_out) {
-    segc_arena *arena = ctx->arena;
-    const sam2_config *c = &m->cfg;
-    const int64_t D = c->d_model, E = emb->image_embed.shape[2], P = E * E, N = sparse->shape[0];
-    const int s = c->pred_obj_scores ? 1 : 0;
-    const int64_t T = s + 1 + SAM2_NUM_MASK_TOKENS + N;
-    const int64_t S4 = 4 * E;
-    segc_status st;
-    if (emb->image_embed.shape[1] != D || P != m->dense_pe.shape[0])
-        return segc_fail(SEGC_ERR_SHAPE, "sam2: image embedding does not fit the decoder");
-    if ((st = segc_tensor_new_f32(arena, all_masks, 3, SAM2_NUM_MASK_TOKENS, S4, S4, 0)) ||
-        (st = segc_tensor_new_f32(arena, mask_tokens_out, 2, SAM2_NUM_MASK_TOKENS, D, 0, 0)))
-        return st;
+/* The heads on the transformer output of B sets: hypernetwork MLPs of the 4 mask tokens, the IoU head and
+   the object-score head, each run once over the rows of all sets. hs [T_all, D] -> hyper [B, 4, D/8],
+   iou [B, 4], obj_score [B], mask_tokens_out [B, 4, D]. */
+static segc_status heads(const sam2_model *m, segc_arena *arena, int B, const int64_t *tok_off, const float *hs,
+                         float *hyper, float *iou, float *obj_score, float *mask_tokens_out) {
+    const int64_t D = m->cfg.d_model, D8 = D / 8;
+    const int s = m->cfg.pred_obj_scores ? 1 : 0;
     segc_arena_mark mark = segc_arena_get_mark(arena);
-    segc_tensor tokens, queries, keys, src_map, up, hyper, head_out;
-    if ((st = segc_tensor_new_f32(arena, &tokens, 2, T, D, 0, 0)) ||
-        (st = segc_tensor_new_f32(arena, &queries, 2, T, D, 0, 0)) ||
-        (st = segc_tensor_new_f32(arena, &keys, 2, P, D, 0, 0)) ||
-        (st = segc_tensor_new_f32(arena, &src_map, 4, 1, D, E, E)) ||
-        (st = segc_tensor_new_f32(arena, &hyper, 2, SAM2_NUM_MASK_TOKENS, D / 8, 0, 0)) ||
-        (st = segc_tensor_new_f32(arena, &head_out, 2, 1, SAM2_NUM_MASK_TOKENS, 0, 0)))
+    segc_tensor in, out;
+    segc_status st;
+    if ((st = segc_tensor_new_f32(arena, &in, 2, B, D, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &out, 2, B, D > SAM2_NUM_MASK_TOKENS ? D : SAM2_NUM_MASK_TOKENS, 0, 0)))
         goto done;
-    /* tokens = [obj_score_token, iou_token, mask_tokens, sparse] */
-    float *tk = tokens.data;
-    if (s) memcpy(tk, m->obj_score_token.data, (size_t)D * sizeof(float));
-    memcpy(tk + s * D, m->iou_token.data, (size_t)D * sizeof(float));
-    memcpy(tk + (s + 1) * D, m->mask_tokens.data, (size_t)(SAM2_NUM_MASK_TOKENS * D) * sizeof(float));
-    if (N > 0) memcpy(tk + (s + 1 + SAM2_NUM_MASK_TOKENS) * D, sparse->data, (size_t)(N * D) * sizeof(float));
-    memcpy(queries.data, tk, (size_t)(T * D) * sizeof(float));
-    /* keys = image embedding + dense prompt, as tokens */
-    if (dense && dense->data) {
-        add_into(emb->image_embed.data, dense->data, D * P, src_map.data);
-        segc_chw_to_tokens(src_map.data, D, P, keys.data);
-    } else {
-        segc_chw_to_tokens(emb->image_embed.data, D, P, keys.data);
-        float *kd = keys.data;
-        const float *nm = m->no_mask_embed.data;
-        for (int64_t p = 0; p < P; p++)
-            for (int64_t ch = 0; ch < D; ch++) kd[p * D + ch] += nm[ch];
+    float *x = in.data, *y = out.data;
+    for (int b = 0; b < B; b++)
+        memcpy(mask_tokens_out + b * SAM2_NUM_MASK_TOKENS * D, hs + (tok_off[b] + s + 1) * D,
+               (size_t)(SAM2_NUM_MASK_TOKENS * D) * sizeof(float));
+    for (int i = 0; i < SAM2_NUM_MASK_TOKENS; i++) {   /* hyper[b, i] = mlps[i](mask token i of set b) */
+        for (int b = 0; b < B; b++) memcpy(x + b * D, hs + (tok_off[b] + s + 1 + i) * D, (size_t)D * sizeof(float));
+        segc_tensor o = segc_tensor_f32(y, 2, B, D8, 0, 0);
+        if ((st = segc_mlp_forward(arena, &m->hyper[i], &in, &o)) != SEGC_OK) goto done;
+        for (int b = 0; b < B; b++)
+            memcpy(hyper + (b * SAM2_NUM_MASK_TOKENS + i) * D8, y + b * D8, (size_t)D8 * sizeof(float));
     }
-    if ((st = two_way(m, arena, queries.data, tk, T, keys.data, m->dense_pe.data, P)) != SEGC_OK) goto done;
-    segc_tensor hs_t = segc_tensor_f32(queries.data, 3, 1, T, D, 0), keys_t = segc_tensor_f32(keys.data, 3, 1, P, D, 0);
-    if ((st = segc_tap(ctx, "sam_mask_decoder.transformer.queries", &hs_t)) ||
-        (st = segc_tap(ctx, "sam_mask_decoder.transformer.keys", &keys_t)))
-        goto done;
-    const float *hs = queries.data;
-    memcpy(mask_tokens_out->data, hs + (s + 1) * D, (size_t)(SAM2_NUM_MASK_TOKENS * D) * sizeof(float));
-    segc_tokens_to_chw(keys.data, P, D, NULL, src_map.data);
-    if ((st = upscale(m, arena, &src_map, emb, &up)) || (st = segc_tap(ctx, "sam_mask_decoder.upscaled", &up)))
-        goto done;
-    for (int i = 0; i < SAM2_NUM_MASK_TOKENS && st == SEGC_OK; i++) {
-        segc_tensor in = segc_tensor_f32((float *)hs + (s + 1 + i) * D, 2, 1, D, 0, 0);
-        segc_tensor out = segc_tensor_f32((float *)hyper.data + i * (D / 8), 2, 1, D / 8, 0, 0);
-        st = segc_mlp_forward(arena, &m->hyper[i], &in, &out);
-    }
-    if (st != SEGC_OK) goto done;
-    /* masks[4, S4*S4] = hyper_in[4, D/8] @ up[D/8, S4*S4] */
-    segc_sgemm(0, 0, SAM2_NUM_MASK_TOKENS, (int)(S4 * S4), (int)(D / 8), 1.0f, hyper.data, (int)(D / 8), up.data,
-               (int)(S4 * S4), 0.0f, all_masks->data, (int)(S4 * S4));
-    segc_tensor iou_in = segc_tensor_f32((float *)hs + s * D, 2, 1, D, 0, 0);
-    if ((st = segc_mlp_forward(arena, &m->iou_head, &iou_in, &head_out)) != SEGC_OK) goto done;
-    memcpy(iou, head_out.data, SAM2_NUM_MASK_TOKENS * sizeof(float));
-    *obj_score = 10.0f;   /* no object head: "assume the object is present" (sigmoid(10) ~ 1) */
+    for (int b = 0; b < B; b++) memcpy(x + b * D, hs + (tok_off[b] + s) * D, (size_t)D * sizeof(float));
+    segc_tensor io = segc_tensor_f32(iou, 2, B, SAM2_NUM_MASK_TOKENS, 0, 0);
+    if ((st = segc_mlp_forward(arena, &m->iou_head, &in, &io)) != SEGC_OK) goto done;
+    for (int b = 0; b < B; b++) obj_score[b] = 10.0f;   /* no object head: "assume the object is present" */
     if (s) {
-        segc_tensor obj_in = segc_tensor_f32((float *)hs, 2, 1, D, 0, 0), obj_out = segc_tensor_f32(obj_score, 2, 1, 1, 0, 0);
-        st = segc_mlp_forward(arena, &m->obj_head, &obj_in, &obj_out);
+        for (int b = 0; b < B; b++) memcpy(x + b * D, hs + tok_off[b] * D, (size_t)D * sizeof(float));
+        segc_tensor oo = segc_tensor_f32(obj_score, 2, B, 1, 0, 0);
+        st = segc_mlp_forward(arena, &m->obj_head, &in, &oo);
     }
 done:
     segc_arena_release(arena, mark);
     return st;
+}
+
+segc_status sam2_decoder_forward_batch(const sam2_model *m, segc_ctx *ctx, const segc_sam2_embedding *emb, int B,
+                                       const segc_tensor *sparse, const segc_tensor *dense, segc_tensor *all_masks,
+                                       float *iou, float *obj_score, segc_tensor *mask_tokens_out) {
+    segc_arena *arena = ctx->arena;
+    const sam2_config *c = &m->cfg;
+    const int64_t D = c->d_model, E = emb->image_embed.shape[2], P = E * E, S4 = 4 * E, D8 = D / 8;
+    const int s = c->pred_obj_scores ? 1 : 0, NT = SAM2_NUM_MASK_TOKENS;
+    segc_status st;
+    if (B < 1) return segc_fail(SEGC_ERR_INVALID_ARG, "sam2 decoder: %d prompt sets", B);
+    if (emb->image_embed.shape[1] != D || P != m->dense_pe.shape[0])
+        return segc_fail(SEGC_ERR_SHAPE, "sam2: image embedding does not fit the decoder");
+    if ((st = segc_tensor_new_f32(arena, all_masks, 4, B, NT, S4, S4)) ||
+        (st = segc_tensor_new_f32(arena, mask_tokens_out, 3, B, NT, D, 0)))
+        return st;
+    segc_arena_mark mark = segc_arena_get_mark(arena);
+    int64_t *tok_off = segc_arena_alloc_array(arena, (size_t)B + 1, sizeof(int64_t));
+    if (!tok_off) return segc_fail(SEGC_ERR_NOMEM, "sam2 decoder: out of memory");
+    int shared_keys = 1;
+    tok_off[0] = 0;
+    for (int b = 0; b < B; b++) {
+        tok_off[b + 1] = tok_off[b] + s + 1 + NT + sparse[b].shape[0];
+        shared_keys &= !(dense && dense[b].data);
+    }
+    const int64_t T = tok_off[B];
+    segc_tensor tokens, queries, keys, src_map, up, hyper;
+    if ((st = segc_tensor_new_f32(arena, &tokens, 2, T, D, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &queries, 2, T, D, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &keys, 2, B * P, D, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &src_map, 4, 1, D, E, E)) ||
+        (st = segc_tensor_new_f32(arena, &hyper, 3, B, NT, D8, 0)))
+        goto done;
+    for (int b = 0; b < B; b++) {
+        /* tokens of set b = [obj_score_token, iou_token, mask_tokens, sparse] */
+        float *tk = (float *)tokens.data + tok_off[b] * D, *kd = (float *)keys.data + b * P * D;
+        const int64_t N = sparse[b].shape[0];
+        if (s) memcpy(tk, m->obj_score_token.data, (size_t)D * sizeof(float));
+        memcpy(tk + s * D, m->iou_token.data, (size_t)D * sizeof(float));
+        memcpy(tk + (s + 1) * D, m->mask_tokens.data, (size_t)(NT * D) * sizeof(float));
+        if (N > 0) memcpy(tk + (s + 1 + NT) * D, sparse[b].data, (size_t)(N * D) * sizeof(float));
+        /* keys of set b = image embedding + dense prompt, as tokens */
+        if (dense && dense[b].data) {
+            add_into(emb->image_embed.data, dense[b].data, D * P, src_map.data);
+            segc_chw_to_tokens(src_map.data, D, P, kd);
+        } else if (b > 0 && shared_keys) {
+            memcpy(kd, keys.data, (size_t)(P * D) * sizeof(float));
+        } else {
+            segc_chw_to_tokens(emb->image_embed.data, D, P, kd);
+            const float *nm = m->no_mask_embed.data;
+            for (int64_t p = 0; p < P; p++)
+                for (int64_t ch = 0; ch < D; ch++) kd[p * D + ch] += nm[ch];
+        }
+    }
+    memcpy(queries.data, tokens.data, (size_t)(T * D) * sizeof(float));
+    if ((st = two_way(m, arena, B, tok_off, queries.data, tokens.data, keys.data, m->dense_pe.data, P, shared_keys)))
+        goto done;
+    if (B == 1) {
+        segc_tensor hs_t = segc_tensor_f32(queries.data, 3, 1, T, D, 0), keys_t = segc_tensor_f32(keys.data, 3, 1, P, D, 0);
+        if ((st = segc_tap(ctx, "sam_mask_decoder.transformer.queries", &hs_t)) ||
+            (st = segc_tap(ctx, "sam_mask_decoder.transformer.keys", &keys_t)))
+            goto done;
+    }
+    if ((st = heads(m, arena, B, tok_off, queries.data, hyper.data, iou, obj_score, mask_tokens_out->data))) goto done;
+    for (int b = 0; b < B && st == SEGC_OK; b++) {
+        segc_arena_mark m2 = segc_arena_get_mark(arena);
+        segc_tokens_to_chw((float *)keys.data + b * P * D, P, D, NULL, src_map.data);
+        if ((st = upscale(m, arena, &src_map, emb, &up)) == SEGC_OK && B == 1)
+            st = segc_tap(ctx, "sam_mask_decoder.upscaled", &up);
+        /* masks[b][4, S4*S4] = hyper_in[4, D/8] @ up[D/8, S4*S4] */
+        if (st == SEGC_OK)
+            segc_sgemm(0, 0, NT, (int)(S4 * S4), (int)D8, 1.0f, (float *)hyper.data + b * NT * D8, (int)D8, up.data,
+                       (int)(S4 * S4), 0.0f, (float *)all_masks->data + b * NT * S4 * S4, (int)(S4 * S4));
+        segc_arena_release(arena, m2);
+    }
+done:
+    segc_arena_release(arena, mark);
+    return st;
+}
+
+segc_status sam2_decoder_forward(const sam2_model *m, segc_ctx *ctx, const segc_sam2_embedding *emb,
+                                 const segc_tensor *sparse, const segc_tensor *dense, segc_tensor *all_masks,
+                                 float *iou, float *obj_score, segc_tensor *mask_tokens_out) {
+    segc_status st = sam2_decoder_forward_batch(m, ctx, emb, 1, sparse, dense, all_masks, iou, obj_score, mask_tokens_out);
+    if (st != SEGC_OK) return st;
+    const int64_t am[3] = {all_masks->shape[1], all_masks->shape[2], all_masks->shape[3]},
+                  mt[2] = {mask_tokens_out->shape[1], mask_tokens_out->shape[2]};
+    if ((st = segc_tensor_reshape(all_masks, 3, am, all_masks)) != SEGC_OK) return st;
+    return segc_tensor_reshape(mask_tokens_out, 2, mt, mask_tokens_out);
 }

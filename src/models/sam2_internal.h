@@ -1,7 +1,7 @@
 /* sam2_internal.h - the SAM 2 model struct shared by sam2*.c: config (hyper-parameters from the .segc
    "sam2.*" metadata), weights per module (field names mirror the checkpoint), and the stage functions.
    Layout conventions: the trunk and neck work channels-last (tokens [H*W, C]); maps handed to the
-   decoder and to callers are NCHW. Batch is 1 everywhere (one image, one prompt set). */
+   decoder and to callers are NCHW. One image; the decoder takes one or many prompt sets. */
 #ifndef SEGC_MODELS_SAM2_INTERNAL_H
 #define SEGC_MODELS_SAM2_INTERNAL_H
 
@@ -59,6 +59,8 @@ typedef struct sam2_twoway_layer {
 typedef struct sam2_model {
     sam2_config cfg;
     segc_params params;
+    char variant[64];                      /* .segc "variant" and "source.sha256" (empty if absent): */
+    char source_sha256[65];                /* the identity stamped on embeddings */
     /* image_encoder.trunk */
     segc_tensor patch_w, patch_b;          /* [C0, 3, 7, 7], [C0] */
     segc_tensor pos_embed_hwc;             /* [Hp, Wp, C0]: interpolated bkg + tiled window embed, at load */
@@ -104,6 +106,8 @@ segc_status sam2_prompt_load(sam2_model *m);
    (then dense_vec is no_mask_embed). */
 segc_status sam2_prompt_forward(const sam2_model *m, segc_ctx *ctx, const segc_sam2_embedding *emb,
                                 const segc_sam2_prompts *pr, segc_tensor *sparse, segc_tensor *dense);
+/* Checks one prompt set (counts, finite coordinates, labels, mask-input shape) before any work. */
+segc_status sam2_prompt_check(const sam2_model *m, const segc_sam2_prompts *pr);
 /* Random Fourier features of points already in [0,1]^2: out[n, :] = [sin(2 pi c G), cos(2 pi c G)]. */
 void sam2_pe_encode(const sam2_model *m, const float *xy01, int64_t n, float *out);
 
@@ -113,5 +117,11 @@ segc_status sam2_decoder_load(sam2_model *m);
 segc_status sam2_decoder_forward(const sam2_model *m, segc_ctx *ctx, const segc_sam2_embedding *emb,
                                  const segc_tensor *sparse, const segc_tensor *dense, segc_tensor *all_masks,
                                  float *iou, float *obj_score, segc_tensor *mask_tokens_out);
+/* B prompt sets on one embedding in one pass (every linear over the rows of all sets): sparse[b] [N_b, 256],
+   dense NULL or dense[b] (NULL data: no mask input) -> all_masks [B, 4, 256, 256], iou [B * 4],
+   obj_score [B], mask_tokens_out [B, 4, 256]. Taps only when B == 1. */
+segc_status sam2_decoder_forward_batch(const sam2_model *m, segc_ctx *ctx, const segc_sam2_embedding *emb, int B,
+                                       const segc_tensor *sparse, const segc_tensor *dense, segc_tensor *all_masks,
+                                       float *iou, float *obj_score, segc_tensor *mask_tokens_out);
 
 #endif

@@ -87,8 +87,7 @@ segc_status sam2_prompt_load(sam2_model *m) {
     return build_dense_pe(m);
 }
 
-/* Checks the prompts before anything is computed. */
-static segc_status check_prompts(const sam2_model *m, const segc_sam2_prompts *pr) {
+segc_status sam2_prompt_check(const sam2_model *m, const segc_sam2_prompts *pr) {
     if (!pr) return segc_fail(SEGC_ERR_INVALID_ARG, "sam2: no prompts");
     if (pr->num_points < 0 || pr->num_points > SEGC_SAM2_MAX_POINTS || (pr->num_points > 0 && !pr->points))
         return segc_fail(SEGC_ERR_INVALID_ARG, "sam2: %d points (0..%d with a points array)", pr->num_points,
@@ -142,7 +141,7 @@ static segc_status embed_mask(const sam2_model *m, segc_arena *arena, const segc
 
 segc_status sam2_prompt_forward(const sam2_model *m, segc_ctx *ctx, const segc_sam2_embedding *emb,
                                 const segc_sam2_prompts *pr, segc_tensor *sparse, segc_tensor *dense) {
-    segc_status st = check_prompts(m, pr);
+    segc_status st = sam2_prompt_check(m, pr);
     if (st != SEGC_OK) return st;
     if (emb->orig_w < 1 || emb->orig_h < 1) return segc_fail(SEGC_ERR_INVALID_ARG, "sam2: embedding has no size");
     const int64_t D = m->cfg.d_model;

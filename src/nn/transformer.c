@@ -1,4 +1,5 @@
-/* transformer.c - LayerNorm on rows, MLP and SAM's projected attention (see transformer.h). */
+/* transformer.c - LayerNorm on rows, MLP and SAM's projected attention, one set or many prompt sets at once
+   (see transformer.h). */
 #include "nn/transformer.h"
 
 #include <math.h>
@@ -8,6 +9,7 @@
 #include "ops/attention.h"
 #include "ops/gemm.h"
 #include "ops/norm.h"
+#include "ops/softmax.h"
 
 segc_status segc_layer_norm_rows(const float *x, int64_t M, int64_t C, const segc_tensor *w, const segc_tensor *b,
                                  float eps, float *out) {
@@ -145,6 +147,185 @@ segc_status segc_proj_attention_forward(segc_arena *arena, const segc_proj_atten
     segc_tensor m2 = segc_tensor_f32(merged.data, 2, Lq, D, 0, 0);
     st = segc_linear(&m2, &a->out_w, &a->out_b, out);
 done:
+    segc_arena_release(arena, mark);
+    return st;
+}
+
+/* ---- attention over many prompt sets (segc_proj_attention_forward_sets) --------------------------
+   Dims: H heads, Di internal dim, dh = Di / H, C embed dim (q and out), Ckv k/v input dim; lq, lk
+   rows of one set. */
+
+typedef enum { SETS_PLAIN, SETS_FEW_QUERIES, SETS_FEW_KEYS } sets_form;
+
+static int64_t set_rows(const int64_t *off, int s, int64_t all) { return off ? off[s + 1] - off[s] : all; }
+static int64_t set_start(const int64_t *off, int s) { return off ? off[s] : 0; }
+
+/* Multiply-add counts of the three forms (see the loops below); ties go to the plain form. */
+static sets_form pick_form(const segc_proj_attention *a, int nsets, const int64_t *q_off, int64_t Lq,
+                           const int64_t *k_off, int64_t Lk) {
+    const double H = a->num_heads, Di = (double)a->internal_dim, dh = Di / H, C = (double)a->embed_dim,
+                 Ckv = (double)a->kv_in_dim;
+    double plain = (double)Lq * C * Di * 2 + (double)Lk * Ckv * Di * 2;
+    double few_q = (double)Lq * C * Di * 2, few_k = (double)Lk * Ckv * Di * 2;
+    for (int s = 0; s < nsets; s++) {
+        const double lq = (double)set_rows(q_off, s, 0), lk = (double)set_rows(k_off, s, Lk);
+        plain += 2 * lq * lk * Di;
+        few_q += 2 * H * lq * Ckv * dh + 2 * H * lq * lk * Ckv;
+        few_k += H * lk * dh * 2 * C + 2 * lq * H * lk * C;
+    }
+    if (few_q < plain && few_q <= few_k) return SETS_FEW_QUERIES;
+    if (few_k < plain) return SETS_FEW_KEYS;
+    return SETS_PLAIN;
+}
+
+/* x[rows, n] += b[n] on every row. */
+static void add_row_vector(float *x, int64_t rows, int64_t n, const float *b) {
+#pragma omp parallel for schedule(static) if (rows * n > 65536)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < n; j++) x[r * n + j] += b[j];
+}
+
+/* Plain form: project all rows, SDPA per set on head views, out_proj over all rows. */
+static segc_status sets_plain(segc_arena *arena, const segc_proj_attention *a, int nsets, const segc_tensor *q,
+                              const int64_t *q_off, const segc_tensor *k, const segc_tensor *v, const int64_t *k_off,
+                              segc_tensor *out) {
+    const int64_t Lq = q->shape[0], Lk = k->shape[0], Di = a->internal_dim;
+    segc_tensor qp, kp, vp, merged;
+    segc_status st;
+    if ((st = segc_tensor_new_f32(arena, &qp, 2, Lq, Di, 0, 0)) || (st = segc_tensor_new_f32(arena, &kp, 2, Lk, Di, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &vp, 2, Lk, Di, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &merged, 2, Lq, Di, 0, 0)) || (st = segc_linear(q, &a->q_w, &a->q_b, &qp)) ||
+        (st = segc_linear(k, &a->k_w, &a->k_b, &kp)) || (st = segc_linear(v, &a->v_w, &a->v_b, &vp)))
+        return st;
+    for (int s = 0; s < nsets && st == SEGC_OK; s++) {
+        const int64_t q0 = q_off[s], lq = q_off[s + 1] - q0, k0 = set_start(k_off, s), lk = set_rows(k_off, s, Lk);
+        if (lq == 0) continue;
+        segc_tensor qs = segc_tensor_f32((float *)qp.data + q0 * Di, 3, 1, lq, Di, 0),
+                    ks = segc_tensor_f32((float *)kp.data + k0 * Di, 3, 1, lk, Di, 0),
+                    vs = segc_tensor_f32((float *)vp.data + k0 * Di, 3, 1, lk, Di, 0),
+                    os = segc_tensor_f32((float *)merged.data + q0 * Di, 3, 1, lq, Di, 0), qh, kh, vh, oh;
+        if ((st = segc_attention_heads_view(&qs, a->num_heads, &qh)) ||
+            (st = segc_attention_heads_view(&ks, a->num_heads, &kh)) ||
+            (st = segc_attention_heads_view(&vs, a->num_heads, &vh)) ||
+            (st = segc_attention_heads_view(&os, a->num_heads, &oh)))
+            break;
+        st = segc_attention(arena, &qh, &kh, &vh, NULL, 0.0f, &oh);
+    }
+    return st == SEGC_OK ? segc_linear(&merged, &a->out_w, &a->out_b, out) : st;
+}
+
+/* Few queries per set, many keys: per head qa_h = scale q_h W_k,h [lq, Ckv] (the key bias adds the same
+   q_h.b_k to every score of a row: softmax drops it), scores = qa k^T [H lq, lk], z = softmax v
+   [H lq, Ckv], merged_h = z_h W_v,h^T + b_v (softmax rows sum to 1), out = out_proj(merged). */
+static segc_status sets_few_queries(segc_arena *arena, const segc_proj_attention *a, int nsets, const segc_tensor *q,
+                                    const int64_t *q_off, const segc_tensor *k, const segc_tensor *v,
+                                    const int64_t *k_off, segc_tensor *out) {
+    const int64_t Lq = q->shape[0], Lk = k->shape[0], Di = a->internal_dim, H = a->num_heads, dh = Di / H,
+                  Ckv = a->kv_in_dim;
+    const float scale = (float)(1.0 / sqrt((double)dh));
+    segc_tensor qp, merged;
+    segc_status st;
+    if ((st = segc_tensor_new_f32(arena, &qp, 2, Lq, Di, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &merged, 2, Lq, Di, 0, 0)) || (st = segc_linear(q, &a->q_w, &a->q_b, &qp)))
+        return st;
+    const float *kw = a->k_w.data, *vw = a->v_w.data, *kd = k->data, *vd = v->data;
+    for (int s = 0; s < nsets; s++) {
+        const int64_t q0 = q_off[s], lq = q_off[s + 1] - q0, k0 = set_start(k_off, s), lk = set_rows(k_off, s, Lk);
+        if (lq == 0) continue;
+        segc_arena_mark mark = segc_arena_get_mark(arena);
+        float *qa = segc_arena_alloc_array(arena, (size_t)(H * lq * Ckv), sizeof(float));
+        float *sc = segc_arena_alloc_array(arena, (size_t)(H * lq * lk), sizeof(float));
+        float *z = segc_arena_alloc_array(arena, (size_t)(H * lq * Ckv), sizeof(float));
+        if (!qa || !sc || !z) return segc_fail(SEGC_ERR_NOMEM, "attention: out of memory");
+        float *qs = (float *)qp.data + q0 * Di, *ms = (float *)merged.data + q0 * Di;
+        for (int64_t h = 0; h < H; h++)
+            segc_sgemm(0, 0, (int)lq, (int)Ckv, (int)dh, scale, qs + h * dh, (int)Di, kw + h * dh * Ckv, (int)Ckv, 0.0f,
+                       qa + h * lq * Ckv, (int)Ckv);
+        segc_sgemm(0, 1, (int)(H * lq), (int)lk, (int)Ckv, 1.0f, qa, (int)Ckv, kd + k0 * Ckv, (int)Ckv, 0.0f, sc, (int)lk);
+        segc_softmax_rows(sc, H * lq, lk);
+        segc_sgemm(0, 0, (int)(H * lq), (int)Ckv, (int)lk, 1.0f, sc, (int)lk, vd + k0 * Ckv, (int)Ckv, 0.0f, z, (int)Ckv);
+        for (int64_t h = 0; h < H; h++)
+            segc_sgemm(0, 1, (int)lq, (int)dh, (int)Ckv, 1.0f, z + h * lq * Ckv, (int)Ckv, vw + h * dh * Ckv, (int)Ckv,
+                       0.0f, ms + h * dh, (int)Di);
+        add_row_vector(ms, lq, Di, a->v_b.data);
+        segc_arena_release(arena, mark);
+    }
+    return segc_linear(&merged, &a->out_w, &a->out_b, out);
+}
+
+/* Few keys per set, many queries: per head ka_h = scale k_h W_q,h [lk, C] and its bias term
+   cb_h = scale k_h.b_q,h [lk], vb_h = v_h W_o,h^T [lk, C]; scores = q ka^T + cb [lq, H lk] (softmax per
+   head segment), out = scores vb + b_o. */
+static segc_status sets_few_keys(segc_arena *arena, const segc_proj_attention *a, int nsets, const segc_tensor *q,
+                                 const int64_t *q_off, const segc_tensor *k, const segc_tensor *v,
+                                 const int64_t *k_off, segc_tensor *out) {
+    const int64_t Lk = k->shape[0], Di = a->internal_dim, H = a->num_heads, dh = Di / H, C = a->embed_dim;
+    const float scale = (float)(1.0 / sqrt((double)dh));
+    segc_tensor kp, vp;
+    segc_status st;
+    if ((st = segc_tensor_new_f32(arena, &kp, 2, Lk, Di, 0, 0)) || (st = segc_tensor_new_f32(arena, &vp, 2, Lk, Di, 0, 0)) ||
+        (st = segc_linear(k, &a->k_w, &a->k_b, &kp)) || (st = segc_linear(v, &a->v_w, &a->v_b, &vp)))
+        return st;
+    const float *qw = a->q_w.data, *qb = a->q_b.data, *ow = a->out_w.data, *qd = q->data;
+    for (int s = 0; s < nsets; s++) {
+        const int64_t q0 = q_off[s], lq = q_off[s + 1] - q0, k0 = set_start(k_off, s), lk = set_rows(k_off, s, Lk);
+        if (lq == 0) continue;
+        float *os = (float *)out->data + q0 * C;
+        segc_arena_mark mark = segc_arena_get_mark(arena);
+        float *ka = segc_arena_alloc_array(arena, (size_t)(H * lk * C), sizeof(float));
+        float *cb = segc_arena_alloc_array(arena, (size_t)(H * lk), sizeof(float));
+        float *vb = segc_arena_alloc_array(arena, (size_t)(H * lk * C), sizeof(float));
+        float *sc = segc_arena_alloc_array(arena, (size_t)(lq * H * lk), sizeof(float));
+        if (!ka || !cb || !vb || !sc) return segc_fail(SEGC_ERR_NOMEM, "attention: out of memory");
+        const float *ks = (const float *)kp.data + k0 * Di, *vs = (const float *)vp.data + k0 * Di;
+        for (int64_t h = 0; h < H; h++) {
+            segc_sgemm(0, 0, (int)lk, (int)C, (int)dh, scale, ks + h * dh, (int)Di, qw + h * dh * C, (int)C, 0.0f,
+                       ka + h * lk * C, (int)C);
+            segc_sgemm(0, 1, (int)lk, (int)C, (int)dh, 1.0f, vs + h * dh, (int)Di, ow + h * dh, (int)Di, 0.0f,
+                       vb + h * lk * C, (int)C);
+            for (int64_t t = 0; t < lk; t++) {
+                double acc = 0;
+                for (int64_t e = 0; e < dh; e++) acc += (double)ks[t * Di + h * dh + e] * qb[h * dh + e];
+                cb[h * lk + t] = (float)(acc * scale);
+            }
+        }
+        segc_sgemm(0, 1, (int)lq, (int)(H * lk), (int)C, 1.0f, qd + q0 * C, (int)C, ka, (int)C, 0.0f, sc, (int)(H * lk));
+        add_row_vector(sc, lq, H * lk, cb);
+        segc_softmax_rows(sc, lq * H, lk);
+        segc_sgemm(0, 0, (int)lq, (int)C, (int)(H * lk), 1.0f, sc, (int)(H * lk), vb, (int)C, 0.0f, os, (int)C);
+        add_row_vector(os, lq, C, a->out_b.data);
+        segc_arena_release(arena, mark);
+    }
+    return SEGC_OK;
+}
+
+segc_status segc_proj_attention_forward_sets(segc_arena *arena, const segc_proj_attention *a, int nsets,
+                                             const segc_tensor *q, const int64_t *q_off, const segc_tensor *k,
+                                             const segc_tensor *v, const int64_t *k_off, segc_tensor *out) {
+    if (!arena || !a || !q || !q_off || !k || !v || !out || nsets < 1)
+        return segc_fail(SEGC_ERR_INVALID_ARG, "attention sets: NULL argument or no set");
+    const int64_t Lq = q->ndim == 2 ? q->shape[0] : -1, Lk = k->ndim == 2 ? k->shape[0] : -1;
+    if (q->ndim != 2 || k->ndim != 2 || v->ndim != 2 || out->ndim != 2 || v->shape[0] != Lk || out->shape[0] != Lq ||
+        q->shape[1] != a->embed_dim || k->shape[1] != a->kv_in_dim || v->shape[1] != a->kv_in_dim ||
+        out->shape[1] != a->embed_dim || q->dtype != SEGC_F32 || k->dtype != SEGC_F32 || v->dtype != SEGC_F32 ||
+        !segc_tensor_is_contiguous(q) || !segc_tensor_is_contiguous(k) || !segc_tensor_is_contiguous(v) ||
+        !segc_tensor_is_contiguous(out))
+        return segc_fail(SEGC_ERR_SHAPE, "attention sets: q/k/v/out must be contiguous float32 [L, %lld] / [L, %lld]",
+                         (long long)a->embed_dim, (long long)a->kv_in_dim);
+    for (int s = 0; s < nsets; s++) {
+        if (q_off[s] < 0 || q_off[s + 1] < q_off[s] || q_off[s + 1] > Lq ||
+            (k_off && (k_off[s] < 0 || k_off[s + 1] < k_off[s] || k_off[s + 1] > Lk)))
+            return segc_fail(SEGC_ERR_INVALID_ARG, "attention sets: row ranges of set %d out of order or bounds", s);
+        if (set_rows(k_off, s, Lk) == 0 && q_off[s + 1] > q_off[s])
+            return segc_fail(SEGC_ERR_INVALID_ARG, "attention sets: set %d has queries but no keys", s);
+    }
+    segc_arena_mark mark = segc_arena_get_mark(arena);
+    segc_status st;
+    switch (pick_form(a, nsets, q_off, Lq, k_off, Lk)) {
+    case SETS_FEW_QUERIES: st = sets_few_queries(arena, a, nsets, q, q_off, k, v, k_off, out); break;
+    case SETS_FEW_KEYS: st = sets_few_keys(arena, a, nsets, q, q_off, k, v, k_off, out); break;
+    default: st = sets_plain(arena, a, nsets, q, q_off, k, v, k_off, out); break;
+    }
     segc_arena_release(arena, mark);
     return st;
 }

@@ -49,6 +49,19 @@ segc_status segc_proj_attention_load(segc_params *p, const char *prefix, int num
 segc_status segc_proj_attention_forward(segc_arena *arena, const segc_proj_attention *a, const segc_tensor *q,
                                         const segc_tensor *k, const segc_tensor *v, segc_tensor *out);
 
+/* Many attentions with the same weights in one call (SAM's batched prompt sets). Set s reads q rows
+   [q_off[s], q_off[s+1]) and k/v rows [k_off[s], k_off[s+1]) and writes out rows [q_off[s], q_off[s+1]);
+   k_off NULL: every set reads all k/v rows (keys shared by the sets, projected once). q[Lq, C],
+   k/v [Lk, Ckv], out[Lq, C]. Picks the form with the fewest multiply-adds: the plain one (projections
+   of all rows as one GEMM each), or, when one side has few rows and the other many, the "folded" form
+   that never projects the long side: per head the short side is mapped into the long side's input
+   space (W_k,h^T q_h for few queries, W_q,h^T k_h and W_o,h v_h for few keys), which halves the work of
+   SAM's token<->image attentions. Same result as segc_proj_attention_forward per set up to float
+   rounding (that function is the reference). Scratch from `arena` (released before return). */
+segc_status segc_proj_attention_forward_sets(segc_arena *arena, const segc_proj_attention *a, int nsets,
+                                             const segc_tensor *q, const int64_t *q_off, const segc_tensor *k,
+                                             const segc_tensor *v, const int64_t *k_off, segc_tensor *out);
+
 /* Layout changes between token-major maps [P, C] (P = H*W) and channel-major [C, P] (NCHW, batch 1),
    tiled for the cache. `add` (may be NULL) is a per-channel [C] vector added on the way. */
 void segc_tokens_to_chw(const float *src, int64_t P, int64_t C, const float *add, float *dst);

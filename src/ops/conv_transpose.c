@@ -56,12 +56,16 @@ static segc_status convt_check(const char *op, const segc_tensor *x, const segc_
 }
 
 /* out[k, ih stride - pad + r, iw stride - pad + s] += col[(k, r, s), (ih - ih0) W + iw] for the input
-   rows ih in [ih0, ih0 + nh); out: one image [K, Ho, Wo]. Parallel over k: each thread owns planes. */
-static void col2im_tile(const convt_geom *g, const float *col, int64_t ih0, int64_t nh, float *out) {
+   rows ih in [ih0, ih0 + nh); out: one image [K, Ho, Wo]. Parallel over k: each thread owns planes.
+   When stride == R == S (SAM 2's and Mask R-CNN's k2s2 upsampling) every output pixel receives exactly
+   one tap: then it is written as col + bias[k] directly, with no zero-fill pass and no read of out. */
+static void col2im_tile(const convt_geom *g, const float *col, const float *bias, int64_t ih0, int64_t nh,
+                        float *out) {
+    int exact = g->stride == g->R && g->stride == g->S;
     int64_t ncol = nh * g->W, st = g->stride;
     #pragma omp parallel for schedule(static) if (g->K * g->R * g->S * ncol >= SEGC_CONV_PARALLEL_MIN)
     for (int64_t k = 0; k < g->K; k++) {
-        float *ok = out + k * g->Ho * g->Wo;
+        float *ok = out + k * g->Ho * g->Wo, b = bias ? bias[k] : 0.0f;
         for (int64_t r = 0; r < g->R; r++)
             for (int64_t s = 0; s < g->S; s++) {
                 const float *cr = col + ((k * g->R + r) * g->S + s) * ncol;
@@ -72,7 +76,11 @@ static void col2im_tile(const convt_geom *g, const float *col, int64_t ih0, int6
                     if (oh < 0 || oh >= g->Ho) continue;
                     float *orow = ok + oh * g->Wo;
                     const float *crow = cr + (ih - ih0) * g->W;
-                    for (int64_t iw = lo; iw < hi; iw++) orow[iw * st + off] += crow[iw];
+                    if (exact) {
+                        for (int64_t iw = lo; iw < hi; iw++) orow[iw * st + off] = crow[iw] + b;
+                    } else {
+                        for (int64_t iw = lo; iw < hi; iw++) orow[iw * st + off] += crow[iw];
+                    }
                 }
             }
     }
@@ -96,17 +104,19 @@ segc_status segc_conv_transpose2d(segc_arena *scratch, const segc_tensor *x, con
     float *od = out->data;
     for (int64_t n = 0; n < g.N; n++) {
         float *on = od + n * g.K * plane;
-        #pragma omp parallel for schedule(static) if (g.K * plane >= SEGC_CONV_PARALLEL_MIN)
-        for (int64_t k = 0; k < g.K; k++) {
-            float b = bd ? bd[k] : 0.0f;
-            for (int64_t i = 0; i < plane; i++) on[k * plane + i] = b;
+        if (!(g.stride == g.R && g.stride == g.S)) {   /* taps overlap: start from the bias (see col2im_tile) */
+            #pragma omp parallel for schedule(static) if (g.K * plane >= SEGC_CONV_PARALLEL_MIN)
+            for (int64_t k = 0; k < g.K; k++) {
+                float b = bd ? bd[k] : 0.0f;
+                for (int64_t i = 0; i < plane; i++) on[k * plane + i] = b;
+            }
         }
         for (int64_t ih0 = 0; ih0 < g.H; ih0 += nh) {
             int64_t th = g.H - ih0 < nh ? g.H - ih0 : nh;
             /* col[K R S, th W] = w[C, K R S]^T x[C, th W] */
             segc_sgemm(1, 0, (int)KRS, (int)(th * g.W), (int)g.C, 1.0f, wd, (int)KRS, xd + n * g.C * HW + ih0 * g.W,
                        (int)HW, 0.0f, col, (int)(th * g.W));
-            col2im_tile(&g, col, ih0, th, on);
+            col2im_tile(&g, col, bd, ih0, th, on);
         }
     }
     segc_arena_release(scratch, mark);

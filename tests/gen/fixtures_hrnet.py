@@ -53,14 +53,8 @@ CONFIG = cfg_tree({
 })
 
 
-def main():
-    src = sys.argv[1]
-    out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "data", "hrnet")
-    os.makedirs(out, exist_ok=True)
-    spec = importlib.util.spec_from_file_location("seg_hrnet", os.path.join(src, "lib/models/seg_hrnet.py"))
-    seg_hrnet = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(seg_hrnet)
-
+def build_net(seg_hrnet):
+    """The tiny HighResolutionNet with seeded random weights rounded to float16 (eval mode)."""
     torch.manual_seed(0)
     net = seg_hrnet.HighResolutionNet(CONFIG)
     # a 16-wide stem instead of seg_hrnet.py's fixed 64 keeps the fixture small (the C model reads the
@@ -86,6 +80,18 @@ def main():
             if p.is_floating_point():
                 p.copy_(p.half().float())
     net.eval()
+    return net
+
+
+def main():
+    src = sys.argv[1]
+    out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "data", "hrnet")
+    os.makedirs(out, exist_ok=True)
+    spec = importlib.util.spec_from_file_location("seg_hrnet", os.path.join(src, "lib/models/seg_hrnet.py"))
+    seg_hrnet = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seg_hrnet)
+
+    net = build_net(seg_hrnet)
 
     state = {"model." + k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
     state["loss.criterion.weight"] = torch.ones(NUM_CLASSES)

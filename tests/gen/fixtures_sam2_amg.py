@@ -4,12 +4,14 @@ SAM2AutomaticMaskGenerator.generate() with the shared random-weight SAM 2.1 Hier
 reference image ../shared/reference/sam2.1_tiny/groceries_points_maskinput/input.png at reduced settings
 (E2E_CASES below; the C test uses the same numbers). Writes tests/data/sam2_amg/.
 
-Usage: SEGC_SAM2_SRC=/path/to/sam2 /usr/bin/python3 tests/gen/fixtures_sam2_amg.py [shared_dir]
+Usage: SEGC_SAM2_SRC=/path/to/sam2 /usr/bin/python3 tests/gen/fixtures_sam2_amg.py [shared_dir] [--utils-only]
+       [--case=NAME ...]
 Runtime adaptations, as the shared reference cases: torch < 2.0 gets a plain-math
 scaled_dot_product_attention; the predictor's Resize uses antialias=True (torchvision >= 0.17 default);
 hydra/iopath/tqdm are stubbed when absent and the model is built without hydra from the
 sam2.1_hiera_t.yaml values; cv2 (only for remove_small_regions) is replaced by a plain 8-connected
-flood fill with OpenCV's output layout. output_mode "uncompressed_rle" (pycocotools is absent): the C
+flood fill with OpenCV's output layout, and so is the CUDA-only sam2._C.get_connected_componnets that the
+predictor's hole/sprinkle filling (min_mask_region_area) calls. output_mode "uncompressed_rle" (pycocotools is absent): the C
 test compares masks, not strings."""
 import os
 import sys
@@ -76,7 +78,22 @@ def connected_components_with_stats(img, connectivity):
     return n + 1, labels, stats, None
 
 
+def get_connected_componnets(masks):
+    """sam2._C.get_connected_componnets (CUDA-only in the official build) on the CPU: for [N, 1, H, W] uint8
+    masks, per-pixel component labels and component areas (0 on background), 8-connectivity."""
+    labels = torch.zeros(masks.shape, dtype=torch.int32)
+    counts = torch.zeros(masks.shape, dtype=torch.int32)
+    for i in range(masks.shape[0]):
+        n, lab, stats, _ = connected_components_with_stats(masks[i, 0].numpy(), 8)
+        area = np.asarray(stats[:, -1]).copy()
+        area[0] = 0
+        labels[i, 0] = torch.from_numpy(lab)
+        counts[i, 0] = torch.from_numpy(area[lab].astype(np.int32))
+    return [labels, counts]
+
+
 sys.modules["cv2"] = types.SimpleNamespace(connectedComponentsWithStats=connected_components_with_stats)
+sys.modules["sam2._C"] = types.SimpleNamespace(get_connected_componnets=get_connected_componnets)
 if not hasattr(F, "scaled_dot_product_attention"):
     F.scaled_dot_product_attention = lambda q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False: (
         (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(-1) @ v)
@@ -93,6 +110,7 @@ from sam2.modeling.sam.prompt_encoder import PromptEncoder  # noqa: E402
 from sam2.modeling.sam.transformer import TwoWayTransformer  # noqa: E402
 from sam2.modeling.sam2_base import SAM2Base  # noqa: E402
 from sam2.utils import amg  # noqa: E402
+from sam2.utils.transforms import SAM2Transforms  # noqa: E402
 
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 SHARED = ARGS[0] if ARGS else os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared")
@@ -107,8 +125,9 @@ E2E_CASES = {
     # the score informative; its masks all span the image (equal boxes), so box NMS would keep one mask: 1.0
     "grid4": dict(points_per_side=4, pred_iou_thresh=0.523, stability_score_thresh=0.5, stability_score_offset=0.05,
                   box_nms_thresh=1.0),
+    # m2m refinement and the predictor's hole/sprinkle filling (max_hole_area = max_sprinkle_area = 20)
     "m2m1": dict(points_per_side=1, pred_iou_thresh=0.3, stability_score_thresh=0.0, stability_score_offset=0.05,
-                 box_nms_thresh=1.0, use_m2m=True),
+                 box_nms_thresh=1.0, use_m2m=True, min_mask_region_area=20),
 }
 
 
@@ -185,6 +204,10 @@ def utils_fixtures():
                 flags.append(int(changed))
     save("regions_out", np.array(out, np.uint8))   # [mask][mode][thr] flattened
     save("regions_changed", np.array(flags, np.int32))
+    # SAM2Transforms.postprocess_masks hole/sprinkle filling; resizing to the same size is the identity
+    low = torch.from_numpy((np.cumsum(rng.standard_normal((2, 1, 24, 32)), axis=-1) * 0.5).astype(np.float32))
+    save("fill_in", low.numpy())
+    save("fill_out", SAM2Transforms(1024, 0.0, max_hole_area=8, max_sprinkle_area=5).postprocess_masks(low, (24, 32)).numpy())
 
 
 def e2e_fixtures():
@@ -195,7 +218,10 @@ def e2e_fixtures():
     model.eval()
     img = np.asarray(Image.open(IMAGE).convert("RGB"))
     torch.set_num_threads(2)
+    only = [a[len("--case="):] for a in sys.argv if a.startswith("--case=")]
     for name, args in E2E_CASES.items():
+        if only and name not in only:
+            continue
         gen = SAM2AutomaticMaskGenerator(model, output_mode="uncompressed_rle", **args)
         t = gen.predictor._transforms
         t.transforms = torch.nn.Sequential(Resize((1024, 1024), antialias=True), Normalize(t.mean, t.std))
