@@ -2,19 +2,31 @@
    checkpoint in ../shared/weights (or the file given as argv[1]), times reading all of its bytes into a
    buffer and a full segc_convert_file (f32 output, detected architecture or --arch raw), each cold
    (page cache dropped for the file with posix_fadvise first; how much was actually resident is measured
-   with mincore and printed) and warm (best of 3). Goal: conversion < 3x read. */
+   with mincore and printed) and warm. Each is run RUNS times (argv[2], default 5) and the median is
+   printed, as wall time and as CPU time (user + system, all threads of the process), since the machine
+   is shared and wall times are noisy. Goal (issue 4): conversion < 3x read. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "convert.h"
 #include "core/timer.h"
 #include "io/segc_file.h"
+
+#define MAX_RUNS 25
+
+/* CPU seconds (user + system) used by the whole process so far. */
+static double cpu_s(void) {
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return (double)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) + (double)(r.ru_utime.tv_usec + r.ru_stime.tv_usec) * 1e-6;
+}
 
 /* Fraction of the file's pages in the page cache right now. */
 static double resident_fraction(const char *path) {
@@ -45,11 +57,15 @@ static void drop_cache(const char *path) {
     close(fd);
 }
 
-/* Seconds to read the whole file into buf with read(2) in 8 MB blocks; -1 on error. */
-static double time_read(const char *path, char *buf, size_t size) {
-    double t0 = segc_time_ms();
+/* One timed run: wall and CPU seconds. */
+typedef struct sample { double wall, cpu; } sample;
+
+/* Reads the whole file into buf with read(2) in 8 MB blocks; wall < 0 on error. */
+static sample time_read(const char *path, char *buf, size_t size) {
+    sample s = {-1, -1};
+    double t0 = segc_time_ms(), c0 = cpu_s();
     int fd = open(path, O_RDONLY);
-    if (fd < 0) return -1;
+    if (fd < 0) return s;
     size_t done = 0;
     while (done < size) {
         size_t want = size - done < ((size_t)8 << 20) ? size - done : (size_t)8 << 20;
@@ -58,21 +74,23 @@ static double time_read(const char *path, char *buf, size_t size) {
         done += (size_t)got;
     }
     close(fd);
-    return done == size ? (segc_time_ms() - t0) / 1000.0 : -1;
+    if (done == size) s = (sample){(segc_time_ms() - t0) / 1000.0, cpu_s() - c0};
+    return s;
 }
 
 /* Phase boundaries seen through the progress callback: the first call comes once the checkpoint is
-   open and checked (hashing starts), done reaches the input size when hashing ends. */
+   open and checked, the first call past in_size once the source hash is done and writing has begun. */
 typedef struct phases { double t0, first, hashed; uint64_t in_size; } phases;
 static void on_progress(void *user, uint64_t done, uint64_t total) {
     phases *p = user;
     double now = segc_time_ms();
+    (void)total;
     if (p->first == 0) p->first = now;
-    if (p->hashed == 0 && done >= p->in_size) p->hashed = now;
+    if (p->hashed == 0 && done > p->in_size) p->hashed = now;
 }
 
-/* Seconds for a full conversion to `dtype` (detected arch, falling back to raw); -1 on error. */
-static double time_convert(const char *in, const char *out, segc_dtype dtype, const char **arch_used) {
+/* A full conversion to `dtype` (detected arch, falling back to raw); wall < 0 on error. */
+static sample time_convert(const char *in, const char *out, segc_dtype dtype, const char **arch_used, int verbose) {
     segc_convert_options o;
     segc_convert_options_default(&o);
     o.dtype = dtype;
@@ -81,23 +99,44 @@ static double time_convert(const char *in, const char *out, segc_dtype dtype, co
     ph.in_size = stat(in, &sb) ? 0 : (uint64_t)sb.st_size;
     o.progress = on_progress;
     o.progress_user = &ph;
-    double t0 = segc_time_ms();
+    double t0 = segc_time_ms(), c0 = cpu_s();
     segc_status st = segc_convert_file(in, out, &o);
     if (st) {
         o.arch = "raw";
+        memset(&ph, 0, sizeof ph);
+        ph.in_size = (uint64_t)sb.st_size;
         t0 = segc_time_ms();
+        c0 = cpu_s();
         st = segc_convert_file(in, out, &o);
     }
-    double t1 = segc_time_ms(), t = (t1 - t0) / 1000.0;
+    double t1 = segc_time_ms();
+    sample s = {(t1 - t0) / 1000.0, cpu_s() - c0};
     *arch_used = o.arch ? o.arch : "detected";
-    if (!st && ph.first > 0 && ph.hashed > 0)
-        printf("    phases: open+checks %.3f s, SHA-256 %.3f s, convert+write %.3f s\n", (ph.first - t0) / 1000.0,
-               (ph.hashed - ph.first) / 1000.0, (t1 - ph.hashed) / 1000.0);
     if (st) {
         fprintf(stderr, "bench_convert: %s\n", segc_last_error());
-        return -1;
+        return (sample){-1, -1};
     }
-    return t;
+    if (verbose && ph.first > 0 && ph.hashed > 0)
+        printf("    phases (wall): open+checks %.3f s, until the source hash is ready %.3f s, write %.3f s\n",
+               (ph.first - t0) / 1000.0, (ph.hashed - ph.first) / 1000.0, (t1 - ph.hashed) / 1000.0);
+    return s;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of the wall and of the CPU times (separately) of n samples; n >= 1. */
+static sample median(const sample *s, int n) {
+    double w[MAX_RUNS], c[MAX_RUNS];
+    for (int i = 0; i < n; i++) {
+        w[i] = s[i].wall;
+        c[i] = s[i].cpu;
+    }
+    qsort(w, (size_t)n, sizeof *w, cmp_double);
+    qsort(c, (size_t)n, sizeof *c, cmp_double);
+    return (sample){n % 2 ? w[n / 2] : (w[n / 2 - 1] + w[n / 2]) / 2, n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2};
 }
 
 /* The largest regular file in dir (written into best). */
@@ -120,9 +159,15 @@ static int largest_in(const char *dir, char *best, size_t cap) {
     return top > 0;
 }
 
+/* Prints "label: wall (cpu)" and the ratios to the read times. */
+static void report(const char *label, sample conv, sample read) {
+    printf("%-34s wall %.3f s  cpu %.3f s   ratio to read: wall %.2fx  cpu %.2fx (goal < 3x)\n", label, conv.wall,
+           conv.cpu, conv.wall / read.wall, conv.cpu / read.cpu);
+}
+
 int main(int argc, char **argv) {
     char in[2048];
-    if (argc > 1) snprintf(in, sizeof in, "%s", argv[1]);
+    if (argc > 1 && strcmp(argv[1], "-")) snprintf(in, sizeof in, "%s", argv[1]);
     else {
         const char *shared = getenv("SEGC_SHARED") ? getenv("SEGC_SHARED") : "../shared";
         char dir[1024];
@@ -132,6 +177,8 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
+    int runs = argc > 2 ? atoi(argv[2]) : 5;
+    if (runs < 1 || runs > MAX_RUNS) runs = 5;
     struct stat sb;
     if (stat(in, &sb)) {
         fprintf(stderr, "bench_convert: %s: cannot stat\n", in);
@@ -145,32 +192,36 @@ int main(int argc, char **argv) {
     char *buf = malloc(size);
     if (!buf) return 1;
     const char *arch = "";
-    printf("checkpoint: %s (%.1f MB)\n", in, (double)size / 1e6);
+    printf("checkpoint: %s (%.1f MB), median of %d runs\n", in, (double)size / 1e6, runs);
 
-    drop_cache(in);
-    double res = resident_fraction(in);
-    double read_cold = time_read(in, buf, size);
-    printf("cold read:    %.3f s  (%.0f MB/s; %.0f%% of the file was in the page cache before)\n", read_cold,
-           (double)size / 1e6 / read_cold, res * 100);
-    drop_cache(in);
-    res = resident_fraction(in);
-    double conv_cold = time_convert(in, out, SEGC_F32, &arch);
-    printf("cold convert: %.3f s  (%.0f%% cached before; arch %s)  ratio %.2fx\n", conv_cold, res * 100, arch,
-           conv_cold / read_cold);
-
-    double read_warm = 1e30, conv_warm = 1e30;
-    for (int r = 0; r < 3; r++) {
-        double t = time_read(in, buf, size);
-        if (t >= 0 && t < read_warm) read_warm = t;
-        t = time_convert(in, out, SEGC_F32, &arch);
-        if (t >= 0 && t < conv_warm) conv_warm = t;
+    sample rc[MAX_RUNS], cc[MAX_RUNS], rw[MAX_RUNS], cw[MAX_RUNS];
+    double res_read = 0, res_conv = 0;
+    for (int r = 0; r < runs; r++) {
+        drop_cache(in);
+        res_read += resident_fraction(in) / runs;
+        rc[r] = time_read(in, buf, size);
+        drop_cache(in);
+        res_conv += resident_fraction(in) / runs;
+        cc[r] = time_convert(in, out, SEGC_F32, &arch, r == 0);
+        if (rc[r].wall < 0 || cc[r].wall < 0) return 1;
     }
+    sample read_cold = median(rc, runs), conv_cold = median(cc, runs);
+    printf("cold read:    wall %.3f s  cpu %.3f s  (%.0f MB/s; %.0f%%/%.0f%% of the file cached before read/convert)\n",
+           read_cold.wall, read_cold.cpu, (double)size / 1e6 / read_cold.wall, res_read * 100, res_conv * 100);
+    report("cold convert (f32):", conv_cold, read_cold);
+
+    for (int r = 0; r < runs; r++) {
+        rw[r] = time_read(in, buf, size);
+        cw[r] = time_convert(in, out, SEGC_F32, &arch, r == 0);
+        if (rw[r].wall < 0 || cw[r].wall < 0) return 1;
+    }
+    sample read_warm = median(rw, runs), conv_warm = median(cw, runs);
     struct stat ob;
     double out_mb = stat(out, &ob) ? 0 : (double)ob.st_size / 1e6;
-    printf("warm read:    %.3f s  (%.0f MB/s; %.0f%% cached)\n", read_warm, (double)size / 1e6 / read_warm,
-           resident_fraction(in) * 100);
-    printf("warm convert: %.3f s  (writes %.1f MB; includes SHA-256 of the input)  ratio %.2fx (goal < 3x)\n",
-           conv_warm, out_mb, conv_warm / read_warm);
+    printf("warm read:    wall %.3f s  cpu %.3f s  (%.0f MB/s; %.0f%% cached)\n", read_warm.wall, read_warm.cpu,
+           (double)size / 1e6 / read_warm.wall, resident_fraction(in) * 100);
+    printf("arch %s, writes %.1f MB, includes SHA-256 of the input\n", arch, out_mb);
+    report("warm convert (f32):", conv_warm, read_warm);
     /* a 16-bit source stored in its own dtype: the same bytes out as in (no widening) */
     segc_file *f;
     const char *src = "";
@@ -179,13 +230,12 @@ int main(int argc, char **argv) {
         segc_dtype same = !strcmp(src, "f16") ? SEGC_F16 : !strcmp(src, "bf16") ? SEGC_BF16 : SEGC_F32;
         segc_file_close(f);
         if (same != SEGC_F32) {
-            double best = 1e30;
-            for (int r = 0; r < 3; r++) {
-                double t = time_convert(in, out, same, &arch);
-                if (t >= 0 && t < best) best = t;
-            }
-            printf("warm convert --dtype %s (as stored): %.3f s  ratio %.2fx\n", segc_dtype_name(same), best,
-                   best / read_warm);
+            sample s[MAX_RUNS];
+            for (int r = 0; r < runs; r++)
+                if ((s[r] = time_convert(in, out, same, &arch, 0)).wall < 0) return 1;
+            char label[64];
+            snprintf(label, sizeof label, "warm convert (%s, as stored):", segc_dtype_name(same));
+            report(label, median(s, runs), read_warm);
         }
     }
     unlink(out);

@@ -1,17 +1,24 @@
 /* sam2.c - whole-model benchmark of the SAM 2 image predictor: encode (preprocess, Hiera, FPN neck) and one
    predict() call (one positive point, multimask) at 1024x1024 on the reference input, timed in segc and in
    the authors' PyTorch code (SAM2ImagePredictor.set_image / predict) in the same run on the same thread
-   count; prints both median times, the ratio and the peak RSS of each process.
+   count; prints both median times, the ratio and the peak RSS of each process. Also times
+   predict_batch of 16 one-point sets against 16 predict() calls (segc only).
+   Several checkpoints (e.g. tiny and large) are measured one after the other, each in its own child process
+   so each peak RSS is that model's.
    The PyTorch side runs only when SEGC_SAM2_SRC points at a checkout of facebookresearch/sam2 and
    /usr/bin/python3 has torch; else it says it is skipped. Its modules are built from the hyper-parameters
    stored in the .segc metadata (hydra, iopath and tqdm are stubbed when absent); torch < 2.0 gets a plain-math scaled_dot_product_attention.
-   Usage: bench_sam2 [--threads N] [--runs K] [WEIGHTS.pt|.segc [IMAGE]]
+   --check-taps DIR compares segc's encoder taps on IMAGE with DIR/<tap>.sample.npy + DIR/stats.json as
+   tests/gen/make_sam2_large.py writes them (tolerance as the tiny reference cases: abs 1e-3 * max|x|).
+   Usage: bench_sam2 [--threads N] [--runs K] [--check-taps DIR] [--image IMAGE] [WEIGHTS.pt|.segc ...]
    Defaults: ../shared/weights/sam2.1_hiera_tiny_random_bf16.pt (SEGC_SHARED) and
-   ../shared/reference/sam2.1_tiny/truck_point/input.png. Not part of `meson test`. */
+   ../shared/reference/sam2.1_tiny/truck_point/input.png. Large: see tests/gen/make_sam2_large.py.
+   Not part of `meson test`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "convert.h"
@@ -19,12 +26,15 @@
 #include "core/ctx.h"
 #include "core/timer.h"
 #include "io/image.h"
+#include "io/npy.h"
 #include "io/segc_file.h"
 #include "models/sam2.h"
 #include "segc.h"
 
 #define MAX_RUNS 32
 #define PYTHON "/usr/bin/python3"
+#define BATCH_SETS 16
+#define MAX_MODELS 8
 
 /* The PyTorch side. argv: src weights image threads runs cfg_json. Prints encode/predict medians. */
 static const char *torch_script =
@@ -154,6 +164,142 @@ static int time_segc(const void *model, const segc_image *img, int runs, double 
     return 0;
 }
 
+/* Median ms of predict_batch over BATCH_SETS one-point sets and of the same sets as single predict() calls. */
+static int time_batch(const void *model, const segc_image *img, int runs, double *batch_ms, double *single_ms) {
+    segc_arena arena;
+    segc_arena_init(&arena, 0);
+    segc_ctx ctx = segc_ctx_plain(&arena);
+    segc_sam2_point pts[BATCH_SETS];
+    segc_sam2_prompts pr[BATCH_SETS];
+    segc_sam2_outputs out[BATCH_SETS];
+    for (int i = 0; i < BATCH_SETS; i++) {   /* a 4 x 4 grid of clicks */
+        pts[i] = (segc_sam2_point){img->width * (i % 4 + 0.5f) / 4, img->height * (i / 4 + 0.5f) / 4, 1};
+        pr[i] = (segc_sam2_prompts){.num_points = 1, .points = &pts[i]};
+    }
+    segc_sam2_embedding emb;
+    double tb[MAX_RUNS], ts[MAX_RUNS];
+    segc_status st = segc_sam2_encode(model, &ctx, img, &emb);
+    const segc_arena_mark mark = segc_arena_get_mark(&arena);
+    for (int r = 0; r < runs && !st; r++) {
+        double t0 = segc_time_ms();
+        st = segc_sam2_predict_batch(model, &ctx, &emb, BATCH_SETS, pr, 1, 0, out);
+        segc_arena_release(&arena, mark);
+        double t1 = segc_time_ms();
+        for (int i = 0; i < BATCH_SETS && !st; i++) st = segc_sam2_predict(model, &ctx, &emb, &pr[i], 1, 0, &out[i]);
+        segc_arena_release(&arena, mark);
+        tb[r] = t1 - t0;
+        ts[r] = segc_time_ms() - t1;
+    }
+    segc_arena_free(&arena);
+    if (st) {
+        fprintf(stderr, "segc: %s\n", segc_last_error());
+        return 1;
+    }
+    *batch_ms = median(tb, runs);
+    *single_ms = median(ts, runs);
+    return 0;
+}
+
+/* Encoder taps -> files of tests/gen/make_sam2_large.py, with its sample steps. */
+static const struct { const char *tap, *file; int64_t step[4]; } check_refs[] = {
+    {"input", "000_input_1024", {1, 1, 8, 8}},
+    {"image_encoder.trunk.stage1", "010_trunk_stage1", {1, 8, 4, 4}},
+    {"image_encoder.trunk.stage2", "010_trunk_stage2", {1, 8, 4, 4}},
+    {"image_encoder.trunk.stage3", "010_trunk_stage3", {1, 16, 2, 2}},
+    {"image_encoder.trunk.stage4", "010_trunk_stage4", {1, 16, 2, 2}},
+    {"image_encoder.neck.level0", "020_fpn_level0", {1, 16, 8, 8}},
+    {"image_encoder.neck.level1", "020_fpn_level1", {1, 16, 4, 4}},
+    {"image_encoder.neck.level2", "020_fpn_level2", {1, 16, 2, 2}},
+    {"sam_mask_decoder.conv_s0", "030_high_res_feat0", {1, 4, 4, 4}},
+    {"sam_mask_decoder.conv_s1", "030_high_res_feat1", {1, 4, 4, 4}},
+    {"image_embed", "040_image_embed", {1, 4, 2, 2}},
+};
+#define N_CHECK ((int)(sizeof check_refs / sizeof check_refs[0]))
+
+typedef struct tap_check {
+    const char *dir;
+    char stats[1 << 14];   /* stats.json */
+    int checked, failed;
+} tap_check;
+
+/* max_abs of `file` in stats.json, or -1. */
+static double stats_max_abs(const tap_check *c, const char *file) {
+    char key[128];
+    snprintf(key, sizeof key, "\"%s\"", file);
+    const char *p = strstr(c->stats, key);
+    p = p ? strstr(p, "\"max_abs\":") : NULL;
+    return p ? strtod(p + strlen("\"max_abs\":"), NULL) : -1.0;
+}
+
+/* Compares one tap (any strides, f32) sampled [::s0, ::s1, ::s2, ::s3] with the stored sample. */
+static segc_status on_check_tap(void *user, const char *name, const segc_tensor *t) {
+    tap_check *c = user;
+    for (int i = 0; i < N_CHECK; i++) {
+        if (strcmp(check_refs[i].tap, name)) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.sample.npy", c->dir, check_refs[i].file);
+        segc_npy want;
+        const double max_abs = stats_max_abs(c, check_refs[i].file);
+        if (t->ndim != 4 || t->dtype != SEGC_F32 || max_abs < 0 || segc_npy_read(path, &want)) {
+            printf("  %-28s cannot compare (missing %s or its stats)\n", check_refs[i].file, path);
+            c->failed++;
+            return SEGC_OK;
+        }
+        const int64_t *st = check_refs[i].step;
+        int64_t n[4], k = 0;
+        for (int d = 0; d < 4; d++) n[d] = (t->shape[d] + st[d] - 1) / st[d];
+        int ok = want.ndim == 4;
+        for (int d = 0; ok && d < 4; d++) ok = want.shape[d] == n[d];
+        double diff = 0;
+        const float *g = t->data, *w = want.data;
+        for (int64_t a = 0; ok && a < n[0]; a++)
+            for (int64_t b = 0; b < n[1]; b++)
+                for (int64_t y = 0; y < n[2]; y++)
+                    for (int64_t x = 0; x < n[3]; x++, k++) {
+                        const float v = g[a * st[0] * t->stride[0] + b * st[1] * t->stride[1] +
+                                          y * st[2] * t->stride[2] + x * st[3] * t->stride[3]];
+                        const double d = v > w[k] ? v - w[k] : w[k] - v;
+                        if (!(d <= diff)) diff = d;   /* NaN counts as a failure */
+                    }
+        const double tol = (i == 0 ? 2e-5 : 1e-3 * max_abs);
+        const int pass = ok && diff <= tol;
+        printf("  %-28s max|diff| %.3g (tol %.3g)%s\n", check_refs[i].file, diff, tol,
+               ok ? (pass ? "" : "  FAIL") : "  FAIL: shape");
+        c->checked++;
+        c->failed += !pass;
+        segc_npy_free(&want);
+    }
+    return SEGC_OK;
+}
+
+/* Runs encode with taps against the files of `dir`; nonzero if any differs or is missing. */
+static int check_taps(const void *model, const segc_image *img, const char *dir) {
+    static tap_check c;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/stats.json", dir);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        fprintf(stderr, "check-taps: cannot open %s\n", path);
+        return 1;
+    }
+    size_t len = fread(c.stats, 1, sizeof c.stats - 1, fp);
+    fclose(fp);
+    c.stats[len] = 0;
+    c.dir = dir;
+    segc_arena arena;
+    segc_arena_init(&arena, 0);
+    segc_ctx ctx = segc_ctx_plain(&arena);
+    ctx.tap = on_check_tap;
+    ctx.tap_user = &c;
+    segc_sam2_embedding emb;
+    printf("encoder taps vs %s:\n", dir);
+    segc_status st = segc_sam2_encode(model, &ctx, img, &emb);
+    segc_arena_free(&arena);
+    if (st) fprintf(stderr, "segc: %s\n", segc_last_error());
+    printf("  %d taps compared, %d failed\n", c.checked, c.failed);
+    return st || c.failed || c.checked != N_CHECK;
+}
+
 /* The trunk hyper-parameters of the .segc metadata as JSON for the PyTorch side. */
 static void config_json(const segc_file *f, char *buf, size_t size) {
     int64_t ed = 0, nh = 0, st[4] = {0}, ws[4] = {0}, gb[3] = {0}, bkg[2] = {0};
@@ -212,61 +358,64 @@ static int time_torch(const char *weights, const char *image, const char *cfg, i
     return ok ? 0 : -1;
 }
 
-int main(int argc, char **argv) {
-    int threads = 0, runs = 3;
-    const char *weights = NULL, *image = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else if (!weights) weights = argv[i];
-        else if (!image) image = argv[i];
-        else {
-            fprintf(stderr, "usage: %s [--threads N] [--runs K] [WEIGHTS.pt|.segc [IMAGE]]\n", argv[0]);
-            return 2;
-        }
+/* Runs `fn(arg)` in a child process (own address space, so its peak RSS is its own); its exit status. */
+static int in_child(int (*fn)(void *), void *arg) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) return fn(arg);
+    if (pid == 0) {
+        int rc = fn(arg);
+        fflush(stdout);
+        _exit(rc);
     }
-    if (runs < 1 || runs > MAX_RUNS) runs = 3;
-    const char *shared = getenv("SEGC_SHARED") ? getenv("SEGC_SHARED") : "../shared";
-    char wbuf[4096], ibuf[4096], segc_path[4096], cfg[1024];
-    if (!weights) {
-        snprintf(wbuf, sizeof wbuf, "%s/weights/sam2.1_hiera_tiny_random_bf16.pt", shared);
-        weights = wbuf;
+    int status = 0;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status)) return 1;
+    return WEXITSTATUS(status);
+}
+
+typedef struct bench_job {
+    const char *weights, *segc_path, *image, *check_dir;
+    int threads, runs;
+} bench_job;
+
+static int convert_job(void *arg) {
+    const bench_job *j = arg;
+    if (segc_convert_file(j->weights, j->segc_path, NULL)) {
+        fprintf(stderr, "convert %s: %s\n", j->weights, segc_last_error());
+        return 1;
     }
-    if (!image) {
-        snprintf(ibuf, sizeof ibuf, "%s/reference/sam2.1_tiny/truck_point/input.png", shared);
-        image = ibuf;
-    }
-    if (threads > 0) segc_set_threads(threads);
-    threads = segc_get_threads();
-    snprintf(segc_path, sizeof segc_path, "%s", weights);
-    if (!ends_with(weights, ".segc")) {
-        snprintf(segc_path, sizeof segc_path, "/tmp/segc_bench_sam2_%ld.segc", (long)getpid());
-        if (segc_convert_file(weights, segc_path, NULL)) {
-            fprintf(stderr, "convert %s: %s\n", weights, segc_last_error());
-            return 1;
-        }
-    }
+    return 0;
+}
+
+/* Everything for one checkpoint: optional tap check, segc times and RSS, then the PyTorch side. */
+static int bench_job_run(void *arg) {
+    const bench_job *j = arg;
     segc_file *f = NULL;
     void *model = NULL;
     segc_image img = {0};
     const char *variant = "unknown";
+    char cfg[1024];
     int rc = 1;
-    if (segc_file_open(segc_path, &f) || segc_sam2_load(f, &model) || segc_image_load(image, &img)) {
+    if (segc_file_open(j->segc_path, &f) || segc_sam2_load(f, &model) || segc_image_load(j->image, &img)) {
         fprintf(stderr, "%s\n", segc_last_error());
         goto done;
     }
     segc_file_get_str(f, "variant", &variant);
     config_json(f, cfg, sizeof cfg);
     printf("sam2 %s, %dx%d input -> 1024x1024, %d threads, median of %d runs\n", variant, img.width, img.height,
-           threads, runs);
-    double enc, pred, arena_mb = 0;
-    if (time_segc(model, &img, runs, &enc, &pred, &arena_mb)) goto done;
+           j->threads, j->runs);
+    if (j->check_dir && check_taps(model, &img, j->check_dir)) goto done;
+    double enc, pred, arena_mb = 0, batch_ms, single_ms;
+    if (time_segc(model, &img, j->runs, &enc, &pred, &arena_mb)) goto done;
     long segc_rss = peak_rss_kb();
     printf("segc:    encode %9.1f ms  predict %7.1f ms   peak RSS %7.1f MB (activation arena peak %.1f MB)\n", enc,
            pred, segc_rss / 1024.0, arena_mb);
+    if (time_batch(model, &img, j->runs, &batch_ms, &single_ms)) goto done;
+    printf("segc:    predict_batch of %d one-point sets %.1f ms (%.1f ms per set), %d predict() calls %.1f ms: %.2fx\n",
+           BATCH_SETS, batch_ms, batch_ms / BATCH_SETS, BATCH_SETS, single_ms, single_ms / batch_ms);
     double tenc, tpred;
     long torch_rss;
-    if (!time_torch(weights, image, cfg, threads, runs, &tenc, &tpred, &torch_rss)) {
+    if (!time_torch(j->weights, j->image, cfg, j->threads, j->runs, &tenc, &tpred, &torch_rss)) {
         printf("pytorch: encode %9.1f ms  predict %7.1f ms   peak RSS %7.1f MB\n", tenc, tpred, torch_rss / 1024.0);
         printf("ratio (pytorch / segc): encode %.2fx, predict %.2fx, peak RSS %.2fx\n", tenc / enc, tpred / pred,
                (double)torch_rss / (double)segc_rss);
@@ -276,6 +425,48 @@ done:
     segc_image_free(&img);
     segc_sam2_free(model);
     if (f) segc_file_close(f);
-    if (strcmp(segc_path, weights)) remove(segc_path);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    int threads = 0, runs = 3, nweights = 0;
+    const char *weights[MAX_MODELS], *image = NULL, *check_dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--check-taps") && i + 1 < argc) check_dir = argv[++i];
+        else if (!strcmp(argv[i], "--image") && i + 1 < argc) image = argv[++i];
+        else if (argv[i][0] != '-' && nweights < MAX_MODELS) weights[nweights++] = argv[i];
+        else {
+            fprintf(stderr, "usage: %s [--threads N] [--runs K] [--check-taps DIR] [--image IMAGE] "
+                    "[WEIGHTS.pt|.segc ...]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (runs < 1 || runs > MAX_RUNS) runs = 3;
+    const char *shared = getenv("SEGC_SHARED") ? getenv("SEGC_SHARED") : "../shared";
+    char wbuf[4096], ibuf[4096];
+    if (!nweights) {
+        snprintf(wbuf, sizeof wbuf, "%s/weights/sam2.1_hiera_tiny_random_bf16.pt", shared);
+        weights[nweights++] = wbuf;
+    }
+    if (!image) {
+        snprintf(ibuf, sizeof ibuf, "%s/reference/sam2.1_tiny/truck_point/input.png", shared);
+        image = ibuf;
+    }
+    if (threads > 0) segc_set_threads(threads);
+    threads = segc_get_threads();
+    int rc = 0;
+    for (int w = 0; w < nweights; w++) {
+        char segc_path[4096];
+        snprintf(segc_path, sizeof segc_path, "%s", weights[w]);
+        if (!ends_with(weights[w], ".segc"))
+            snprintf(segc_path, sizeof segc_path, "/tmp/segc_bench_sam2_%ld_%d.segc", (long)getpid(), w);
+        bench_job job = {weights[w], segc_path, image, check_dir, threads, runs};
+        int r = strcmp(segc_path, weights[w]) ? in_child(convert_job, &job) : 0;
+        if (!r) r = in_child(bench_job_run, &job);
+        if (strcmp(segc_path, weights[w])) remove(segc_path);
+        rc |= r;
+    }
     return rc;
 }

@@ -32,21 +32,16 @@ struct segc_model {
     segc_arena_mark image_mark;
 };
 
-/* The names registry.h uses for tasks, one to one with the public enum. */
-_Static_assert((int)SEGC_MODEL_SEMANTIC == (int)SEGC_TASK_SEMANTIC, "task enums differ");
-_Static_assert((int)SEGC_MODEL_INSTANCE == (int)SEGC_TASK_INSTANCE, "task enums differ");
-_Static_assert((int)SEGC_MODEL_PROMPTABLE == (int)SEGC_TASK_PROMPTABLE, "task enums differ");
-
-static const char *task_call(segc_task task) {
+static const char *task_call(segc_model_task task) {
     switch (task) {
-    case SEGC_TASK_SEMANTIC: return "segc_model_segment";
-    case SEGC_TASK_INSTANCE: return "segc_model_detect";
+    case SEGC_MODEL_SEMANTIC: return "segc_model_segment";
+    case SEGC_MODEL_INSTANCE: return "segc_model_detect";
     default: return "segc_model_set_image and segc_model_predict";
     }
 }
 
 /* Fails unless m is a model of `task`; `fn` names the public function for the message. */
-static segc_status check_task(const segc_model *m, segc_task task, const char *fn) {
+static segc_status check_task(const segc_model *m, segc_model_task task, const char *fn) {
     if (!m) return segc_fail(SEGC_ERR_INVALID_ARG, "%s: model is NULL", fn);
     if (m->entry->task != task)
         return segc_fail(SEGC_ERR_INVALID_ARG, "%s: a %s model does not do this; use %s", fn, m->arch,
@@ -114,10 +109,10 @@ segc_status segc_model_open(const char *path, segc_model **out) {
         m->num_names = (int)names->count;
     }
     int64_t k = 0;
-    if (m->entry->task != SEGC_TASK_PROMPTABLE && segc_file_get_int(m->file, "num_classes", &k) == SEGC_OK && k > 0 &&
+    if (m->entry->task != SEGC_MODEL_PROMPTABLE && segc_file_get_int(m->file, "num_classes", &k) == SEGC_OK && k > 0 &&
         k <= 65536)
         m->num_classes = (int)k;
-    else if (m->entry->task != SEGC_TASK_PROMPTABLE)
+    else if (m->entry->task != SEGC_MODEL_PROMPTABLE)
         m->num_classes = m->num_names;
     segc_clear_error();
     *out = m;
@@ -153,7 +148,7 @@ segc_status segc_model_segment(segc_model *m, const uint8_t *rgb, int width, int
                                segc_semantic_result *out) {
     const char *fn = "segc_model_segment";
     segc_image img;
-    segc_status st = check_task(m, SEGC_TASK_SEMANTIC, fn);
+    segc_status st = check_task(m, SEGC_MODEL_SEMANTIC, fn);
     if (st || (st = wrap_image(fn, rgb, width, height, &img))) return st;
     if (!out) return segc_fail(SEGC_ERR_INVALID_ARG, "%s: out is NULL", fn);
     memset(out, 0, sizeof *out);
@@ -180,7 +175,7 @@ segc_status segc_model_segment(segc_model *m, const uint8_t *rgb, int width, int
 segc_status segc_model_detect(segc_model *m, const uint8_t *rgb, int width, int height, segc_instance_result *out) {
     const char *fn = "segc_model_detect";
     segc_image img;
-    segc_status st = check_task(m, SEGC_TASK_INSTANCE, fn);
+    segc_status st = check_task(m, SEGC_MODEL_INSTANCE, fn);
     if (st || (st = wrap_image(fn, rgb, width, height, &img))) return st;
     if (!out) return segc_fail(SEGC_ERR_INVALID_ARG, "%s: out is NULL", fn);
     memset(out, 0, sizeof *out);
@@ -209,7 +204,7 @@ segc_status segc_model_detect(segc_model *m, const uint8_t *rgb, int width, int 
 segc_status segc_model_set_image(segc_model *m, const uint8_t *rgb, int width, int height) {
     const char *fn = "segc_model_set_image";
     segc_image img;
-    segc_status st = check_task(m, SEGC_TASK_PROMPTABLE, fn);
+    segc_status st = check_task(m, SEGC_MODEL_PROMPTABLE, fn);
     if (st || (st = wrap_image(fn, rgb, width, height, &img))) return st;
     if ((st = begin_call(m))) return st;
     segc_ctx ctx = segc_ctx_plain(&m->arena);
@@ -252,7 +247,7 @@ static segc_status convert_prompt(const segc_prompt *p, segc_sam2_point *pts, se
 
 segc_status segc_model_predict(segc_model *m, const segc_prompt *prompt, segc_prompt_result *out) {
     const char *fn = "segc_model_predict";
-    segc_status st = check_task(m, SEGC_TASK_PROMPTABLE, fn);
+    segc_status st = check_task(m, SEGC_MODEL_PROMPTABLE, fn);
     if (st) return st;
     if (!prompt || !out) return segc_fail(SEGC_ERR_INVALID_ARG, "%s: prompt or out is NULL", fn);
     memset(out, 0, sizeof *out);

@@ -337,7 +337,7 @@ END_TEST
 
 START_TEST(test_every_subcommand_has_help) {
     if (no_binary()) return;
-    static const char *cmds[] = {"info", "run", "dump", "profile", "bench", "video"};
+    static const char *cmds[] = {"info", "run", "dump", "profile", "bench", "video", "amg"};
     run_result *r = malloc(sizeof *r);
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char want[64];

@@ -66,6 +66,21 @@ START_TEST(test_corrupt_and_missing_images_are_errors) {
 }
 END_TEST
 
+/* A PNG whose header declares 20000 x 20000 is refused by size, with the size in the message. */
+START_TEST(test_oversized_png_header_names_the_size) {
+    uint8_t head[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                        0, 0, 0x4e, 0x20, 0, 0, 0x4e, 0x20, 8, 2, 0, 0, 0, 0, 0, 0, 0};
+    const char *p = tmp_path("huge.png");
+    FILE *fp = fopen(p, "wb");
+    fwrite(head, 1, sizeof head, fp);
+    fclose(fp);
+    segc_image img;
+    ck_assert_int_eq(segc_image_load(p, &img), SEGC_ERR_FORMAT);
+    ck_assert_msg(strstr(segc_last_error(), "20000x20000") && strstr(segc_last_error(), "supported size"), "%s",
+                  segc_last_error());
+}
+END_TEST
+
 START_TEST(test_normalize_matches_plain_formula) {
     enum { W = 5, H = 3 };
     uint8_t px[W * H * 3];
@@ -188,6 +203,7 @@ int main(void) {
     tcase_add_test(tc, test_png_round_trip_keeps_pixels);
     tcase_add_test(tc, test_grey_png_is_expanded_to_rgb);
     tcase_add_test(tc, test_corrupt_and_missing_images_are_errors);
+    tcase_add_test(tc, test_oversized_png_header_names_the_size);
     tcase_add_test(tc, test_normalize_matches_plain_formula);
     tcase_add_test(tc, test_voc_and_cityscapes_palettes);
     tcase_add_test(tc, test_rle_known_strings);

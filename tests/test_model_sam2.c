@@ -2,8 +2,8 @@
    ../shared/weights/sam2.1_hiera_tiny_random_bf16.pt once per run, and for every image case of
    ../shared/reference/sam2.1_tiny/ runs encode (checking every encoder tap) and each predict() call of
    prompts.json (sparse/dense prompt embeddings, low-res logits, IoU, object score, full-size masks) with
-   the tolerances of the case README. Also: the transformer helpers (MLP, projected attention) against
-   plain loops, prompt validation, converter metadata. Skips the reference parts when ../shared is absent. */
+   the tolerances of the case README. Also: batched predict against single calls, embedding files,
+   prompt validation, converter metadata (the transformer helpers: test_nn_transformer.c). Skips the reference parts when ../shared is absent. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,7 +19,6 @@
 #include "io/segc_file.h"
 #include "io/sha256.h"
 #include "models/sam2.h"
-#include "nn/transformer.h"
 #include "test_reference.h"
 #include "test_util.h"
 
@@ -369,6 +368,19 @@ static void synth_map(segc_tensor *t, double a, double b, double c, double scale
             for (int64_t x = 0; x < W; x++) d[(k * H + y) * W + x] = (float)(scale * sin(a * k + b * y - c * x + 0.3));
 }
 
+/* The synthetic embedding of tests/gen/fixtures_sam2.py (orig size 180x120) and its mask input [1,1,256,256]. */
+static void synth_embedding(segc_arena *arena, segc_sam2_embedding *emb, segc_tensor *mask_in) {
+    *emb = (segc_sam2_embedding){.orig_h = 120, .orig_w = 180};
+    ck_assert_int_eq(segc_tensor_new_f32(arena, &emb->image_embed, 4, 1, 256, 64, 64), SEGC_OK);
+    ck_assert_int_eq(segc_tensor_new_f32(arena, &emb->high_res[0], 4, 1, 32, 256, 256), SEGC_OK);
+    ck_assert_int_eq(segc_tensor_new_f32(arena, &emb->high_res[1], 4, 1, 64, 128, 128), SEGC_OK);
+    synth_map(&emb->image_embed, 0.37, 0.11, 0.07, 1.5);
+    synth_map(&emb->high_res[0], 0.23, 0.05, 0.03, 0.8);
+    synth_map(&emb->high_res[1], 0.19, 0.09, 0.04, 0.8);
+    ck_assert_int_eq(segc_tensor_new_f32(arena, mask_in, 4, 1, 1, 256, 256), SEGC_OK);
+    synth_map(mask_in, 0.0, 0.05, 0.07, 8.0);
+}
+
 /* The prompt encoder, mask decoder, mask selection (multimask, dynamic multimask via stability, mask
    input) and upscaling against SAM2ImagePredictor.predict() of the authors' code on the shared weights,
    with a synthetic embedding (fixtures: tests/gen/fixtures_sam2.py). */
@@ -387,16 +399,9 @@ START_TEST(test_sam2_decoder_matches_official_predictor) {
     segc_arena arena;
     segc_arena_init(&arena, 0);
     segc_ctx ctx = segc_ctx_plain(&arena);
-    segc_sam2_embedding emb = {.orig_h = 120, .orig_w = 180};
-    ck_assert_int_eq(segc_tensor_new_f32(&arena, &emb.image_embed, 4, 1, 256, 64, 64), SEGC_OK);
-    ck_assert_int_eq(segc_tensor_new_f32(&arena, &emb.high_res[0], 4, 1, 32, 256, 256), SEGC_OK);
-    ck_assert_int_eq(segc_tensor_new_f32(&arena, &emb.high_res[1], 4, 1, 64, 128, 128), SEGC_OK);
-    synth_map(&emb.image_embed, 0.37, 0.11, 0.07, 1.5);
-    synth_map(&emb.high_res[0], 0.23, 0.05, 0.03, 0.8);
-    synth_map(&emb.high_res[1], 0.19, 0.09, 0.04, 0.8);
+    segc_sam2_embedding emb;
     segc_tensor mask_in;
-    ck_assert_int_eq(segc_tensor_new_f32(&arena, &mask_in, 4, 1, 1, 256, 256), SEGC_OK);
-    synth_map(&mask_in, 0.0, 0.05, 0.07, 8.0);
+    synth_embedding(&arena, &emb, &mask_in);
     const segc_sam2_point p0[1] = {{50, 37, 1}}, p2[3] = {{60, 45, 1}, {72, 42, 1}, {30, 60, 0}};
     segc_sam2_prompts pr[NCALLS] = {
         {.num_points = 1, .points = p0},
@@ -512,138 +517,160 @@ START_TEST(test_sam2_rejects_bad_prompts) {
 }
 END_TEST
 
-/* ---- nn/transformer.c against plain loops ---------------------------------------------------- */
+/* ---- batched predict and embedding files ------------------------------------------------------- */
 
-/* y[m, o] = sum_i x[m, i] w[o, i] + b[o] in double. */
-static void linear_ref(const float *x, const float *w, const float *b, int64_t M, int64_t I, int64_t O, float *y) {
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t o = 0; o < O; o++) {
-            double s = b[o];
-            for (int64_t i = 0; i < I; i++) s += (double)x[m * I + i] * w[o * I + i];
-            y[m * O + o] = (float)s;
-        }
+/* Opens the converted tiny model; NULL (skip) without ../shared. */
+static void *open_model(segc_file **f) {
+    if (!test_shared_dir() || !converted) {
+        test_skip("sam2: ../shared not found (set SEGC_SHARED)");
+        return NULL;
+    }
+    ck_assert_int_eq(segc_file_open(segc_path, f), SEGC_OK);
+    void *model = NULL;
+    ck_assert_msg(segc_sam2_load(*f, &model) == SEGC_OK, "%s", segc_last_error());
+    return model;
 }
 
-START_TEST(test_mlp_matches_plain_loops) {
-    segc_arena a;
-    segc_arena_init(&a, 0);
-    test_rng r = test_rng_new(5);
-    for (int it = 0; it < 6; it++) {
-        const int64_t M = test_rng_int(&r, 1, 37), I = test_rng_int(&r, 1, 29), Hd = test_rng_int(&r, 1, 41),
-                      O = test_rng_int(&r, 1, 9);
-        const int layers = test_rng_int(&r, 1, 3), sig = it & 1;
-        segc_mlp mlp = {.num_layers = layers, .act = SEGC_ACT_RELU, .sigmoid_output = sig};
-        for (int l = 0; l < layers; l++) {
-            const int64_t in = l == 0 ? I : Hd, out = l == layers - 1 ? O : Hd;
-            segc_tensor_new_f32(&a, &mlp.w[l], 2, out, in, 0, 0);
-            segc_tensor_new_f32(&a, &mlp.b[l], 1, out, 0, 0, 0);
-            test_fill_uniform(&r, mlp.w[l].data, (size_t)(out * in), -0.5f, 0.5f);
-            test_fill_uniform(&r, mlp.b[l].data, (size_t)out, -0.5f, 0.5f);
-        }
-        segc_tensor x, y;
-        segc_tensor_new_f32(&a, &x, 2, M, I, 0, 0);
-        segc_tensor_new_f32(&a, &y, 2, M, O, 0, 0);
-        test_fill_uniform(&r, x.data, (size_t)(M * I), -1, 1);
-        ck_assert_msg(segc_mlp_forward(&a, &mlp, &x, &y) == SEGC_OK, "%s", segc_last_error());
-        float *cur = malloc(sizeof(float) * (size_t)(M * (I > Hd ? I : Hd)));
-        float *nxt = malloc(sizeof(float) * (size_t)(M * (Hd > O ? Hd : O)));
-        memcpy(cur, x.data, sizeof(float) * (size_t)(M * I));
-        int64_t in = I;
-        for (int l = 0; l < layers; l++) {
-            const int64_t out = mlp.w[l].shape[0];
-            linear_ref(cur, mlp.w[l].data, mlp.b[l].data, M, in, out, nxt);
-            for (int64_t i = 0; i < M * out; i++)
-                nxt[i] = l < layers - 1 ? (nxt[i] > 0 ? nxt[i] : 0) : sig ? 1.0f / (1.0f + expf(-nxt[i])) : nxt[i];
-            float *t = cur;
-            cur = nxt;
-            nxt = t;
-            in = out;
-        }
-        test_assert_close(y.data, cur, (size_t)(M * O), 1e-5, 1e-4, "mlp");
-        free(cur);
-        free(nxt);
-        segc_arena_reset(&a);
-    }
-    segc_arena_free(&a);
+/* max |a - b| over n floats <= tol * max(1, max |b|). */
+static void assert_close_scaled(const float *a, const float *b, int64_t n, double tol, const char *what, int set) {
+    const double scale = fmax(1.0, test_max_abs(b, (size_t)n)), d = test_max_abs_diff(a, b, (size_t)n, NULL);
+    ck_assert_msg(d <= tol * scale, "set %d %s: max |diff| %.3g > %.3g", set, what, d, tol * scale);
 }
-END_TEST
 
-START_TEST(test_proj_attention_matches_plain_loops) {
-    segc_arena a;
-    segc_arena_init(&a, 0);
-    test_rng r = test_rng_new(6);
-    for (int it = 0; it < 5; it++) {
-        const int heads = test_rng_int(&r, 1, 3);
-        const int64_t C = 4 * test_rng_int(&r, 1, 5), Dint = heads * test_rng_int(&r, 1, 5),
-                      Ckv = test_rng_int(&r, 1, 13), Lq = test_rng_int(&r, 1, 19), Lk = test_rng_int(&r, 1, 23);
-        segc_proj_attention at = {.num_heads = heads, .embed_dim = C, .kv_in_dim = Ckv, .internal_dim = Dint};
-        segc_tensor *ws[4] = {&at.q_w, &at.k_w, &at.v_w, &at.out_w}, *bs[4] = {&at.q_b, &at.k_b, &at.v_b, &at.out_b};
-        const int64_t outs[4] = {Dint, Dint, Dint, C}, ins[4] = {C, Ckv, Ckv, Dint};
-        for (int k = 0; k < 4; k++) {
-            segc_tensor_new_f32(&a, ws[k], 2, outs[k], ins[k], 0, 0);
-            segc_tensor_new_f32(&a, bs[k], 1, outs[k], 0, 0, 0);
-            test_fill_uniform(&r, ws[k]->data, (size_t)(outs[k] * ins[k]), -0.5f, 0.5f);
-            test_fill_uniform(&r, bs[k]->data, (size_t)outs[k], -0.5f, 0.5f);
-        }
-        segc_tensor q, k, v, out;
-        segc_tensor_new_f32(&a, &q, 2, Lq, C, 0, 0);
-        segc_tensor_new_f32(&a, &k, 2, Lk, Ckv, 0, 0);
-        segc_tensor_new_f32(&a, &v, 2, Lk, Ckv, 0, 0);
-        segc_tensor_new_f32(&a, &out, 2, Lq, C, 0, 0);
-        test_fill_uniform(&r, q.data, (size_t)(Lq * C), -1, 1);
-        test_fill_uniform(&r, k.data, (size_t)(Lk * Ckv), -1, 1);
-        test_fill_uniform(&r, v.data, (size_t)(Lk * Ckv), -1, 1);
-        ck_assert_msg(segc_proj_attention_forward(&a, &at, &q, &k, &v, &out) == SEGC_OK, "%s", segc_last_error());
-        /* plain: project, per head softmax(q k^T / sqrt(d)) v, out_proj */
-        const int64_t d = Dint / heads;
-        float *qp = malloc(sizeof(float) * (size_t)(Lq * Dint)), *kp = malloc(sizeof(float) * (size_t)(Lk * Dint)),
-              *vp = malloc(sizeof(float) * (size_t)(Lk * Dint)), *o = malloc(sizeof(float) * (size_t)(Lq * Dint)),
-              *want = malloc(sizeof(float) * (size_t)(Lq * C));
-        double *sc = malloc(sizeof(double) * (size_t)Lk);
-        linear_ref(q.data, at.q_w.data, at.q_b.data, Lq, C, Dint, qp);
-        linear_ref(k.data, at.k_w.data, at.k_b.data, Lk, Ckv, Dint, kp);
-        linear_ref(v.data, at.v_w.data, at.v_b.data, Lk, Ckv, Dint, vp);
-        for (int h = 0; h < heads; h++)
-            for (int64_t i = 0; i < Lq; i++) {
-                double mx = -INFINITY, sum = 0;
-                for (int64_t j = 0; j < Lk; j++) {
-                    double s = 0;
-                    for (int64_t e = 0; e < d; e++) s += (double)qp[i * Dint + h * d + e] * kp[j * Dint + h * d + e];
-                    sc[j] = s / sqrt((double)d);
-                    mx = fmax(mx, sc[j]);
-                }
-                for (int64_t j = 0; j < Lk; j++) sum += sc[j] = exp(sc[j] - mx);
-                for (int64_t e = 0; e < d; e++) {
-                    double acc = 0;
-                    for (int64_t j = 0; j < Lk; j++) acc += sc[j] / sum * vp[j * Dint + h * d + e];
-                    o[i * Dint + h * d + e] = (float)acc;
-                }
-            }
-        linear_ref(o, at.out_w.data, at.out_b.data, Lq, Dint, C, want);
-        test_assert_close(out.data, want, (size_t)(Lq * C), 1e-4, 1e-4, "projected attention");
-        free(qp), free(kp), free(vp), free(o), free(want), free(sc);
-        segc_arena_reset(&a);
+/* Output b of a batch against one predict() call on the same prompts. */
+static void assert_same_outputs(const segc_sam2_outputs *got, const segc_sam2_outputs *want, int set) {
+    ck_assert_int_eq(got->num_masks, want->num_masks);
+    const int64_t K = want->num_masks, n_lr = segc_tensor_numel(&want->low_res_logits),
+                  n_full = segc_tensor_numel(&want->masks);
+    assert_close_scaled(got->iou, want->iou, K, 1e-5, "iou", set);
+    assert_close_scaled(&got->object_score_logit, &want->object_score_logit, 1, 1e-5, "object score", set);
+    assert_close_scaled(got->low_res_logits.data, want->low_res_logits.data, n_lr, 1e-5, "low-res logits", set);
+    assert_close_scaled(got->sam_tokens.data, want->sam_tokens.data, segc_tensor_numel(&want->sam_tokens), 1e-5,
+                        "sam tokens", set);
+    if (want->mask_logits.data)
+        assert_close_scaled(got->mask_logits.data, want->mask_logits.data, n_full, 1e-5, "mask logits", set);
+    int64_t differ = 0;   /* a logit within rounding of 0 may flip */
+    for (int64_t i = 0; i < n_full; i++) differ += ((uint8_t *)got->masks.data)[i] != ((uint8_t *)want->masks.data)[i];
+    ck_assert_msg(differ <= n_full / 10000, "set %d: %lld mask pixels differ", set, (long long)differ);
+}
+
+/* predict_batch over B sets = B predict() calls: 11 point sets (shared image keys, two chunks of the
+   decoder, multimask, logits) and 4 mixed sets (points, a box, mask inputs, a mask alone; single mask with
+   dynamic multimask). */
+START_TEST(test_sam2_predict_batch_matches_single_calls) {
+    segc_file *f = NULL;
+    void *model = open_model(&f);
+    if (!model) return;
+    segc_arena arena;
+    segc_arena_init(&arena, 0);
+    segc_ctx ctx = segc_ctx_plain(&arena);
+    segc_sam2_embedding emb;
+    segc_tensor mask_in;
+    synth_embedding(&arena, &emb, &mask_in);
+    enum { NPOINTS = 11, NMIXED = 4 };
+    segc_sam2_point pts[NPOINTS][2];
+    segc_sam2_prompts many[NPOINTS];
+    for (int i = 0; i < NPOINTS; i++) {   /* one or two clicks spread over the 180x120 image */
+        pts[i][0] = (segc_sam2_point){(float)((17 + 29 * i) % 175), (float)((11 + 13 * i) % 117), 1};
+        pts[i][1] = (segc_sam2_point){(float)((90 + 31 * i) % 175), (float)((60 + 7 * i) % 117), i % 3 ? 1 : 0};
+        many[i] = (segc_sam2_prompts){.num_points = 1 + (i % 2), .points = pts[i]};
     }
-    segc_arena_free(&a);
+    const segc_sam2_point p2[3] = {{60, 45, 1}, {72, 42, 1}, {30, 60, 0}};
+    const segc_sam2_prompts mixed[NMIXED] = {
+        {.num_points = 1, .points = p2},
+        {.has_box = 1, .box = {42, 36, 112, 87}},
+        {.num_points = 3, .points = p2, .mask_input = &mask_in},
+        {.mask_input = &mask_in},
+    };
+    const struct { const segc_sam2_prompts *pr; int n, multimask, logits; } runs[2] = {
+        {many, NPOINTS, 1, 1}, {mixed, NMIXED, 0, 0}};
+    const segc_arena_mark base = segc_arena_get_mark(&arena);
+    for (int r = 0; r < 2; r++) {
+        segc_sam2_outputs batch[NPOINTS], one;
+        ck_assert_msg(segc_sam2_predict_batch(model, &ctx, &emb, runs[r].n, runs[r].pr, runs[r].multimask,
+                                              runs[r].logits, batch) == SEGC_OK, "%s", segc_last_error());
+        for (int b = 0; b < runs[r].n; b++) {
+            const segc_arena_mark mark = segc_arena_get_mark(&arena);
+            ck_assert_int_eq(segc_sam2_predict(model, &ctx, &emb, &runs[r].pr[b], runs[r].multimask, runs[r].logits,
+                                               &one), SEGC_OK);
+            assert_same_outputs(&batch[b], &one, b);
+            segc_arena_release(&arena, mark);
+        }
+        segc_arena_release(&arena, base);
+    }
+    /* a bad set fails the whole call before any work, naming the set */
+    segc_sam2_prompts bad[3] = {many[0], many[1], {0}};
+    segc_sam2_outputs outs[3];
+    ck_assert_int_eq(segc_sam2_predict_batch(model, &ctx, &emb, 3, bad, 1, 0, outs), SEGC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(segc_last_error(), "prompt set 2") != NULL, "%s", segc_last_error());
+    ck_assert_int_eq(segc_sam2_predict_batch(model, &ctx, &emb, 0, bad, 1, 0, outs), SEGC_ERR_INVALID_ARG);
+    segc_arena_free(&arena);
+    segc_sam2_free(model);
+    segc_file_close(f);
 }
 END_TEST
 
-START_TEST(test_layout_transposes_match_index_formula) {
-    test_rng r = test_rng_new(7);
-    for (int it = 0; it < 6; it++) {
-        const int64_t P = test_rng_int(&r, 1, 77), C = test_rng_int(&r, 1, 45);
-        float *tok = malloc(sizeof(float) * (size_t)(P * C)), *chw = malloc(sizeof(float) * (size_t)(P * C)),
-              *back = malloc(sizeof(float) * (size_t)(P * C)), *add = malloc(sizeof(float) * (size_t)C);
-        test_fill_uniform(&r, tok, (size_t)(P * C), -1, 1);
-        test_fill_uniform(&r, add, (size_t)C, -1, 1);
-        segc_tokens_to_chw(tok, P, C, add, chw);
-        for (int64_t p = 0; p < P; p++)
-            for (int64_t c = 0; c < C; c++) ck_assert_float_eq(chw[c * P + p], tok[p * C + c] + add[c]);
-        segc_tokens_to_chw(tok, P, C, NULL, chw);
-        segc_chw_to_tokens(chw, C, P, back);
-        ck_assert_int_eq(memcmp(back, tok, sizeof(float) * (size_t)(P * C)), 0);
-        free(tok), free(chw), free(back), free(add);
+/* An embedding survives a save/load round trip bit for bit and predicts the same; a file from another model
+   (variant or checkpoint) is refused by predict, a file of another kind by load. */
+START_TEST(test_sam2_embedding_file_round_trip_and_mismatch) {
+    segc_file *f = NULL;
+    void *model = open_model(&f);
+    if (!model) return;
+    segc_arena arena;
+    segc_arena_init(&arena, 0);
+    segc_ctx ctx = segc_ctx_plain(&arena);
+    segc_sam2_embedding emb, back;
+    segc_tensor mask_in;
+    synth_embedding(&arena, &emb, &mask_in);
+    const char *variant = NULL, *sha = NULL;
+    ck_assert_int_eq(segc_file_get_str(f, "variant", &variant), SEGC_OK);
+    ck_assert_int_eq(segc_file_get_str(f, "source.sha256", &sha), SEGC_OK);
+    snprintf(emb.model_variant, sizeof emb.model_variant, "%s", variant);   /* as segc_sam2_encode stamps it */
+    snprintf(emb.model_sha256, sizeof emb.model_sha256, "%s", sha);
+    char path[4096], other[4096];
+    snprintf(path, sizeof path, "%s/sam2_embedding_test.segc", test_tmp_dir());
+    snprintf(other, sizeof other, "%s/sam2_embedding_other.segc", test_tmp_dir());
+    ck_assert_msg(segc_sam2_embedding_save(path, &emb) == SEGC_OK, "%s", segc_last_error());
+    ck_assert_msg(segc_sam2_embedding_load(path, &arena, &back) == SEGC_OK, "%s", segc_last_error());
+    ck_assert_int_eq(back.orig_h, 120);
+    ck_assert_int_eq(back.orig_w, 180);
+    ck_assert_str_eq(back.model_variant, variant);
+    ck_assert_str_eq(back.model_sha256, sha);
+    const segc_tensor *a[3] = {&emb.image_embed, &emb.high_res[0], &emb.high_res[1]},
+                      *b[3] = {&back.image_embed, &back.high_res[0], &back.high_res[1]};
+    for (int i = 0; i < 3; i++) {
+        ck_assert(segc_tensor_has_shape(b[i], 4, a[i]->shape));
+        ck_assert_int_eq(memcmp(a[i]->data, b[i]->data, (size_t)segc_tensor_numel(a[i]) * sizeof(float)), 0);
     }
+    const segc_sam2_point pt = {50, 37, 1};
+    const segc_sam2_prompts pr = {.num_points = 1, .points = &pt};
+    segc_sam2_outputs o1, o2;
+    ck_assert_int_eq(segc_sam2_predict(model, &ctx, &emb, &pr, 1, 0, &o1), SEGC_OK);
+    ck_assert_int_eq(segc_sam2_predict(model, &ctx, &back, &pr, 1, 0, &o2), SEGC_OK);
+    ck_assert_int_eq(memcmp(o1.low_res_logits.data, o2.low_res_logits.data,
+                            (size_t)segc_tensor_numel(&o1.low_res_logits) * sizeof(float)), 0);
+    /* another model's embedding: refused with both identities in the message */
+    segc_sam2_embedding foreign = emb;
+    snprintf(foreign.model_variant, sizeof foreign.model_variant, "sam2.1_hiera_large");
+    ck_assert_int_eq(segc_sam2_embedding_save(other, &foreign), SEGC_OK);
+    ck_assert_int_eq(segc_sam2_embedding_load(other, &arena, &back), SEGC_OK);
+    ck_assert_int_eq(segc_sam2_predict(model, &ctx, &back, &pr, 1, 0, &o2), SEGC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(segc_last_error(), "sam2.1_hiera_large") && strstr(segc_last_error(), variant),
+                  "%s", segc_last_error());
+    foreign = emb;   /* same variant, another checkpoint */
+    memset(foreign.model_sha256, '0', 64);
+    ck_assert_int_eq(segc_sam2_predict(model, &ctx, &foreign, &pr, 1, 0, &o2), SEGC_ERR_INVALID_ARG);
+    /* not an embedding file, a missing file, an embedding that was never computed */
+    ck_assert_int_eq(segc_sam2_embedding_load(segc_path, &arena, &back), SEGC_ERR_FORMAT);
+    ck_assert_msg(strstr(segc_last_error(), "not a SAM 2 embedding") != NULL, "%s", segc_last_error());
+    ck_assert_int_ne(segc_sam2_embedding_load("/nonexistent/emb.segc", &arena, &back), SEGC_OK);
+    segc_sam2_embedding empty = {0};
+    ck_assert_int_eq(segc_sam2_embedding_save(other, &empty), SEGC_ERR_INVALID_ARG);
+    remove(path);
+    remove(other);
+    segc_arena_free(&arena);
+    segc_sam2_free(model);
+    segc_file_close(f);
 }
 END_TEST
 
@@ -652,12 +679,11 @@ static Suite *sam2_suite(void) {
     TCase *tc = tcase_create("sam2");
     tcase_add_unchecked_fixture(tc, convert_once, NULL);
     tcase_set_timeout(tc, 1200);
-    tcase_add_test(tc, test_mlp_matches_plain_loops);
-    tcase_add_test(tc, test_proj_attention_matches_plain_loops);
-    tcase_add_test(tc, test_layout_transposes_match_index_formula);
     tcase_add_test(tc, test_sam2_convert_metadata);
     tcase_add_test(tc, test_sam2_rejects_bad_prompts);
     tcase_add_test(tc, test_sam2_decoder_matches_official_predictor);
+    tcase_add_test(tc, test_sam2_predict_batch_matches_single_calls);
+    tcase_add_test(tc, test_sam2_embedding_file_round_trip_and_mismatch);
     tcase_add_test(tc, test_sam2_truck_point_multimask);
     tcase_add_test(tc, test_sam2_truck_box_single_mask);
     tcase_add_test(tc, test_sam2_groceries_points_then_mask_input);

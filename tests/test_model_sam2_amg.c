@@ -275,7 +275,7 @@ START_TEST(test_options_are_checked) {
     segc_amg_options_default(&o);
     ck_assert_int_eq(segc_amg_options_check(&o), SEGC_OK);
     ck_assert_int_eq(o.points_per_side, 32);
-    ck_assert(o.pred_iou_thresh == 0.8f && o.stability_score_thresh == 0.95f && o.box_nms_thresh == 0.7f);
+    ck_assert(o.pred_iou_thresh == 0.8f && o.stability_score_thresh == 0.95f && o.box_nms_thresh == 0.7);
     segc_amg_options b = o;
     b.points_per_side = 0;
     ck_assert_int_eq(segc_amg_options_check(&b), SEGC_ERR_INVALID_ARG);
@@ -303,14 +303,15 @@ END_TEST
 typedef struct e2e_case {
     const char *name;   /* fixture prefix e2e_<name>_ (E2E_CASES in tests/gen/fixtures_sam2_amg.py) */
     int points_per_side;
-    float pred_iou_thresh, stability_score_thresh, stability_score_offset, box_nms_thresh;
+    float pred_iou_thresh, stability_score_thresh, stability_score_offset;
+    double box_nms_thresh;
     int use_m2m;
     int min_mask_region_area;
 } e2e_case;
 
 static const e2e_case e2e_cases[] = {
-    {"grid4", 4, 0.523f, 0.5f, 0.05f, 1.0f, 0, 0},
-    {"m2m1", 1, 0.3f, 0.0f, 0.05f, 1.0f, 1, 20},   /* + hole/sprinkle filling of the low-res masks */
+    {"grid4", 4, 0.523f, 0.5f, 0.05f, 1.0, 0, 0},
+    {"m2m1", 1, 0.3f, 0.0f, 0.05f, 1.0, 1, 20},   /* + hole/sprinkle filling of the low-res masks */
 };
 #define N_E2E (int)(sizeof e2e_cases / sizeof e2e_cases[0])
 

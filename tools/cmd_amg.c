@@ -103,12 +103,14 @@ static int parse_args(int argc, char **argv, amg_args *a) {
             float *f = !strcmp(s, "--pred-iou-thresh")          ? &a->o.pred_iou_thresh
                        : !strcmp(s, "--stability-score-thresh") ? &a->o.stability_score_thresh
                        : !strcmp(s, "--stability-score-offset") ? &a->o.stability_score_offset
-                       : !strcmp(s, "--box-nms-thresh")         ? &a->o.box_nms_thresh
-                       : !strcmp(s, "--crop-nms-thresh")        ? &a->o.crop_nms_thresh
                                                                 : NULL;
-            if (f) {
+            double *g = !strcmp(s, "--box-nms-thresh") ? &a->o.box_nms_thresh
+                        : !strcmp(s, "--crop-nms-thresh") ? &a->o.crop_nms_thresh
+                                                          : NULL;
+            if (f || g) {
                 if (!cli_parse_float(CMD, s, v, -1e6, 1e6, &d)) return CLI_EXIT_USAGE;
-                *f = (float)d;
+                if (f) *f = (float)d;
+                else *g = d;
             } else if (!strcmp(s, "--crop-overlap-ratio")) {
                 if (!cli_parse_float(CMD, s, v, 0, 0.999, &d)) return CLI_EXIT_USAGE;
                 a->o.crop_overlap_ratio = d;

@@ -223,11 +223,11 @@ static segc_status process_image(const run_options *o, const segc_arch_entry *en
     segc_image img;
     st = segc_image_load(in, &img);
     if (st) return st;
-    if (entry->task == SEGC_TASK_SEMANTIC) {
+    if (entry->task == SEGC_MODEL_SEMANTIC) {
         segc_tensor logits;
         st = entry->semantic(model, ctx, &img, &logits);
         if (!st) st = write_semantic(o, file, dir, &img, &logits, ctx->arena);
-    } else if (entry->task == SEGC_TASK_INSTANCE) {
+    } else if (entry->task == SEGC_MODEL_INSTANCE) {
         segc_detections d;
         st = entry->instance(model, ctx, &img, &d);
         if (!st) st = write_instance(o, file, dir, &img, &d);
@@ -241,12 +241,12 @@ static segc_status process_image(const run_options *o, const segc_arch_entry *en
 /* Options that only some tasks take: a usage error (exit 2) names the mismatch. */
 static int check_options_for_task(const run_options *o, const segc_arch_entry *entry) {
     int has_prompt = o->prompt.num_points || o->prompt.has_box || o->prompt.mask_input[0] || o->prompts_file;
-    if (entry->task == SEGC_TASK_PROMPTABLE && !has_prompt)
+    if (entry->task == SEGC_MODEL_PROMPTABLE && !has_prompt)
         return cli_usage_error("run", "%s needs a prompt: -p X,Y, -b X0,Y0,X1,Y1, --mask-input or --prompts", entry->arch);
-    if (entry->task != SEGC_TASK_PROMPTABLE && (has_prompt || o->prompt.multimask))
+    if (entry->task != SEGC_MODEL_PROMPTABLE && (has_prompt || o->prompt.multimask))
         return cli_usage_error("run", "-p, -b, --mask-input, --multimask and --prompts are for promptable models (SAM 2), "
                                "not %s", entry->arch);
-    if (entry->task != SEGC_TASK_SEMANTIC && o->save_logits)
+    if (entry->task != SEGC_MODEL_SEMANTIC && o->save_logits)
         return cli_usage_error("run", "--save-logits is for semantic models (DeepLabV3+, HRNet), not %s", entry->arch);
     if (o->prompts_file && (o->prompt.num_points || o->prompt.has_box || o->prompt.mask_input[0] || o->prompt.multimask))
         return cli_usage_error("run", "give prompts with --prompts or with -p/-b/--mask-input/--multimask, not both");

@@ -8,15 +8,15 @@
 
 segc_status cli_forward(const segc_arch_entry *entry, const void *model, segc_ctx *ctx, const segc_image *img) {
     switch (entry->task) {
-    case SEGC_TASK_SEMANTIC: {
+    case SEGC_MODEL_SEMANTIC: {
         segc_tensor logits;
         return entry->semantic(model, ctx, img, &logits);
     }
-    case SEGC_TASK_INSTANCE: {
+    case SEGC_MODEL_INSTANCE: {
         segc_detections d;
         return entry->instance(model, ctx, img, &d);
     }
-    case SEGC_TASK_PROMPTABLE: {   /* the image encoder, then one decode of a centre click */
+    case SEGC_MODEL_PROMPTABLE: {   /* the image encoder, then one decode of a centre click */
         segc_sam2_embedding emb;
         segc_status st = segc_sam2_encode(model, ctx, img, &emb);
         if (st) return st;

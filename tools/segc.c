@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_amg.h"
 #include "core/threads.h"
 #include "segc.h"
 
@@ -14,6 +15,7 @@ static const cli_command commands[] = {
     {"dump", "write named intermediate tensors of a forward pass as .npy", cmd_dump},
     {"profile", "time each named stage of a forward pass", cmd_profile},
     {"video", "track prompted objects through a video (SAM 2)", cmd_video},
+    {"amg", "segment everything: masks from a grid of point prompts (SAM 2)", cmd_amg},
     {"bench", "time whole-model forward passes", cmd_bench},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))

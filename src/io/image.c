@@ -14,13 +14,33 @@
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
 
+/* Width and height from a PNG's IHDR chunk (bytes 16..23, big-endian); 1 if fp holds a PNG header. */
+static int png_header_size(FILE *fp, int *w, int *h) {
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    uint8_t b[24];
+    if (fseek(fp, 0, SEEK_SET) != 0 || fread(b, 1, sizeof b, fp) != sizeof b) return 0;
+    if (memcmp(b, sig, 8) != 0 || memcmp(b + 12, "IHDR", 4) != 0) return 0;
+    uint32_t pw = (uint32_t)b[16] << 24 | (uint32_t)b[17] << 16 | (uint32_t)b[18] << 8 | b[19];
+    uint32_t ph = (uint32_t)b[20] << 24 | (uint32_t)b[21] << 16 | (uint32_t)b[22] << 8 | b[23];
+    *w = pw > INT32_MAX ? INT32_MAX : (int)pw;
+    *h = ph > INT32_MAX ? INT32_MAX : (int)ph;
+    return 1;
+}
+
 segc_status segc_image_load(const char *path, segc_image *out) {
     memset(out, 0, sizeof *out);
     int w, h, comp;
     FILE *fp = fopen(path, "rb");
     if (!fp) return segc_fail(SEGC_ERR_IO, "%s: cannot open image", path);
     if (!stbi_info_from_file(fp, &w, &h, &comp)) {
+        /* stb refuses huge images in their header already and then says only "unknown type": read a
+           PNG's IHDR size ourselves so the message says what is wrong */
+        int pw = 0, ph = 0;
+        int is_png = png_header_size(fp, &pw, &ph);
         fclose(fp);
+        if (is_png && (pw > SEGC_IMAGE_MAX_SIDE || ph > SEGC_IMAGE_MAX_SIDE || (int64_t)pw * ph > SEGC_IMAGE_MAX_PIXELS))
+            return segc_fail(SEGC_ERR_FORMAT, "%s: image of %dx%d is outside the supported size (1..%d per side, %lld pixels)",
+                             path, pw, ph, SEGC_IMAGE_MAX_SIDE, (long long)SEGC_IMAGE_MAX_PIXELS);
         return segc_fail(SEGC_ERR_FORMAT, "%s: not a readable image (%s)", path, stbi_failure_reason());
     }
     if (w < 1 || h < 1 || w > SEGC_IMAGE_MAX_SIDE || h > SEGC_IMAGE_MAX_SIDE ||

@@ -167,6 +167,7 @@ segc_status segc_hrnet_load(const segc_file *f, void **model) {
     if (!st)
         st = segc_reslayer_load(&m->params, "layer1", c->stage[0].block, stem, c->stage[0].num_channels[0],
                                 c->stage[0].num_blocks[0], 1, 1, 1, SEGC_HRNET_BN_EPS, &m->layer1);
+    if (!st) st = segc_reslayer_use_winograd(&m->layer1);
     if (!st) m->stage_channels[0][0] = segc_reslayer_out_channels(&m->layer1);
     for (int s = 1; s < NUM_STAGES && !st; s++) st = load_stage(m, s);
     if (!st) {

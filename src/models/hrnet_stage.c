@@ -4,9 +4,7 @@
    align_corners=False; downsampling is strided 3x3 convs. */
 #include "models/hrnet_stage.h"
 
-#include <omp.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -139,6 +137,7 @@ segc_status segc_hrnet_module_load(segc_params *p, const char *prefix, const seg
         st = segc_reslayer_load(p, segc_params_name(name, sizeof name, "%s.branches.%d", prefix, b), cfg->block,
                                 in_channels[b], planes, cfg->num_blocks[b], 1, 1, 1, SEGC_HRNET_BN_EPS,
                                 &out->branches[b]);
+        if (!st) st = segc_reslayer_use_winograd(&out->branches[b]);
     }
     for (int i = 0; i < nb && nb > 1 && !st; i++)
         for (int j = 0; j < nb && !st; j++) st = fuse_load(p, prefix, i, j, out->out_channels, &out->fuse[i][j]);
@@ -177,23 +176,6 @@ segc_status segc_hrnet_module_forward_into(const segc_hrnet_module *m, segc_aren
     segc_arena_mark mark = segc_arena_get_mark(arena);
     segc_tensor bx[SEGC_HRNET_MAX_BRANCHES];
     segc_status st = SEGC_OK;
-    if (getenv("SEGC_HRNET_BRANCH_PAR") && omp_get_max_threads() > 1) {   /* EXPERIMENT */
-        segc_status bst[SEGC_HRNET_MAX_BRANCHES] = {0};
-        for (int b = 0; b < nb && !st; b++) {
-            int64_t shape[4];
-            segc_reslayer_out_shape(&m->branches[b], &x[b], shape);
-            st = segc_tensor_new(arena, SEGC_F32, 4, shape, &bx[b]);
-        }
-        if (st) goto done;
-        #pragma omp parallel for schedule(dynamic, 1) num_threads(nb < omp_get_max_threads() ? nb : omp_get_max_threads())
-        for (int b = 0; b < nb; b++) {
-            segc_arena local;
-            segc_arena_init(&local, 0);
-            bst[b] = segc_reslayer_forward_into(&m->branches[b], &local, &x[b], &bx[b]);
-            segc_arena_free(&local);
-        }
-        for (int b = 0; b < nb && !st; b++) st = bst[b];
-    } else
     for (int b = 0; b < nb && !st; b++) st = segc_reslayer_forward(&m->branches[b], arena, &x[b], &bx[b]);
     /* y_i = relu(f_i0(x_0) + f_i1(x_1) + ...), summed in the order of HighResolutionModule.forward */
     for (int i = 0; i < nb && !st; i++) {
@@ -202,7 +184,6 @@ segc_status segc_hrnet_module_forward_into(const segc_hrnet_module *m, segc_aren
         for (int j = 1; j < nb && !st; j++) st = fuse_add(&m->fuse[i][j], i, j, arena, &bx[j], &y[i]);
         if (!st) st = segc_act_tensor(SEGC_ACT_RELU, &y[i]);
     }
-done:
     segc_arena_release(arena, mark);
     return st;
 }

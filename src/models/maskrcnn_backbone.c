@@ -37,6 +37,11 @@ void maskrcnn_conv_free(maskrcnn_conv *c) {
     segc_winograd_weights_free(&c->wg);
 }
 
+segc_status maskrcnn_conv3x3(segc_arena *scratch, const segc_tensor *x, const maskrcnn_conv *c, segc_act act,
+                             segc_tensor *out) {
+    return segc_winograd_conv3x3(scratch, x, &c->wg, &c->b, act, out);
+}
+
 segc_status maskrcnn_conv3x3_new(segc_arena *arena, const segc_tensor *x, const maskrcnn_conv *c, segc_act act,
                                  segc_tensor *out) {
     return segc_winograd_conv3x3_new(arena, x, &c->wg, &c->b, act, out);
@@ -62,10 +67,19 @@ segc_status maskrcnn_backbone_load(segc_maskrcnn *m) {
 segc_status maskrcnn_backbone_forward(const segc_maskrcnn *m, segc_ctx *ctx, const segc_tensor *x,
                                       segc_tensor feats[MASKRCNN_FPN_LEVELS]) {
     segc_arena *arena = ctx->arena;
+    /* The outputs first: the body outputs and FPN temporaries after them are released at the end. The
+       batched input is a multiple of 32, so level i is exactly 1/2^(i+2) of it; 'pool' halves '3' (ceil). */
+    if (x->ndim != 4 || x->shape[2] % 32 || x->shape[3] % 32)
+        return segc_fail(SEGC_ERR_SHAPE, "backbone: the input is not [1, 3, H, W] padded to a multiple of 32");
+    const int64_t h = x->shape[2], w = x->shape[3];
+    segc_status st = SEGC_OK;
+    for (int i = 0; i < 4 && !st; i++) st = segc_tensor_new_f32(arena, &feats[i], 4, 1, 256, h >> (i + 2), w >> (i + 2));
+    if (!st) st = segc_tensor_new_f32(arena, &feats[4], 4, 1, 256, (h / 32 + 1) / 2, (w / 32 + 1) / 2);
+    if (st) return st;
+    segc_arena_mark mark = segc_arena_get_mark(arena);
     segc_tensor c[4], inner[4];
     unsigned want = SEGC_RESNET_LAYER(1) | SEGC_RESNET_LAYER(2) | SEGC_RESNET_LAYER(3) | SEGC_RESNET_LAYER(4);
-    segc_status st = segc_resnet_forward(&m->body, arena, x, want, c);
-    if (st) return st;
+    st = segc_resnet_forward(&m->body, arena, x, want, c);
     for (int i = 0; i < 4 && !st; i++) st = segc_tapf(ctx, &c[i], "backbone.body.layer%d", i + 1);
 
     segc_conv2d_params p1 = segc_conv2d_params_make(1, 0, 1, 1);
@@ -74,22 +88,23 @@ segc_status maskrcnn_backbone_forward(const segc_maskrcnn *m, segc_ctx *ctx, con
     for (int i = 3; i >= 0 && !st; i--) {
         st = segc_conv2d_new(arena, &c[i], &m->fpn_inner[i].w, &m->fpn_inner[i].b, &p1, &inner[i]);
         if (!st && i < 3) {
-            segc_arena_mark mark = segc_arena_get_mark(arena);
+            segc_arena_mark up_mark = segc_arena_get_mark(arena);
             segc_tensor up;
             st = segc_resize_new(arena, &inner[i + 1], &nearest, inner[i].shape[2], inner[i].shape[3], &up);
             if (!st) st = segc_add_inplace(&inner[i], &up, SEGC_ACT_NONE);
-            segc_arena_release(arena, mark);
+            segc_arena_release(arena, up_mark);
         }
-        if (!st) st = maskrcnn_conv3x3_new(arena, &inner[i], &m->fpn_layer[i], SEGC_ACT_NONE, &feats[i]);
+        if (!st) st = maskrcnn_conv3x3(arena, &inner[i], &m->fpn_layer[i], SEGC_ACT_NONE, &feats[i]);
     }
-    if (st) return st;
-    /* 'pool': max_pool2d(kernel 1, stride 2) is every other pixel of level '3' */
-    segc_tensor view = feats[3];
-    view.shape[2] = (feats[3].shape[2] + 1) / 2;
-    view.shape[3] = (feats[3].shape[3] + 1) / 2;
-    view.stride[2] *= 2;
-    view.stride[3] *= 2;
-    if ((st = segc_tensor_contiguous(arena, &view, &feats[4]))) return st;
+    if (!st) {   /* 'pool': max_pool2d(kernel 1, stride 2) is every other pixel of level '3' */
+        segc_tensor view = feats[3];
+        view.shape[2] = feats[4].shape[2];
+        view.shape[3] = feats[4].shape[3];
+        view.stride[2] *= 2;
+        view.stride[3] *= 2;
+        st = segc_tensor_copy(&feats[4], &view);
+    }
+    segc_arena_release(arena, mark);
     static const char *names[MASKRCNN_FPN_LEVELS] = {"0", "1", "2", "3", "pool"};
     for (int i = 0; i < MASKRCNN_FPN_LEVELS && !st; i++) st = segc_tapf(ctx, &feats[i], "backbone.fpn.%s", names[i]);
     return st;

@@ -51,7 +51,10 @@ struct segc_maskrcnn {
 /* Prepares c->wg from c->w (a [K, C, 3, 3] conv run with stride 1, padding 1); freed by maskrcnn_conv_free. */
 segc_status maskrcnn_conv_prepare_3x3(maskrcnn_conv *c);
 void maskrcnn_conv_free(maskrcnn_conv *c);
-/* out = act(conv3x3(x, c, stride 1, padding 1)) from the arena: Winograd F(4x4, 3x3) (ops/winograd.h). */
+/* out = act(conv3x3(x, c, stride 1, padding 1)): Winograd F(4x4, 3x3) (ops/winograd.h), into a
+   preallocated out (scratch from `scratch`), or allocated from the arena (_new). */
+segc_status maskrcnn_conv3x3(segc_arena *scratch, const segc_tensor *x, const maskrcnn_conv *c, segc_act act,
+                             segc_tensor *out);
 segc_status maskrcnn_conv3x3_new(segc_arena *arena, const segc_tensor *x, const maskrcnn_conv *c, segc_act act,
                                  segc_tensor *out);
 /* Module name as stored: `current` (torchvision >= 0.13 names, e.g. "rpn.head.conv.0.0") if

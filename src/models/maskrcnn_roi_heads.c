@@ -123,7 +123,8 @@ static segc_status linear_new(segc_arena *arena, const segc_tensor *x, const mas
     return st;
 }
 
-/* postprocess_detections for one image: candidates (class >= 1, softmax score > thresh) -> NMS -> top n. */
+/* postprocess_detections for one image: candidates (class >= 1, softmax score > thresh) -> NMS -> top n,
+   written into boxes/scores/labels (allocated with room for s->detections_per_img; dim 0 set to the count). */
 static segc_status select_detections(const segc_maskrcnn *m, segc_arena *arena, const float *pred_boxes,
                                      const float *probs, int64_t p, const segc_maskrcnn_settings *s,
                                      segc_tensor *boxes, segc_tensor *scores, segc_tensor *labels) {
@@ -158,11 +159,8 @@ static segc_status select_detections(const segc_maskrcnn *m, segc_arena *arena, 
     bt = segc_tensor_wrap(SEGC_F32, 2, bshape, cb);
     stt = segc_tensor_wrap(SEGC_F32, 1, &n, cs);
     if ((st = segc_batched_nms(arena, &bt, &stt, cl, s->box_nms_thresh, keep, &kept))) return st;
-    if (kept > s->detections_per_img) kept = s->detections_per_img;
-    if ((st = segc_tensor_new_f32(arena, boxes, 2, kept, 4, 0, 0)) ||
-        (st = segc_tensor_new_f32(arena, scores, 1, kept, 0, 0, 0)) ||
-        (st = segc_tensor_new(arena, SEGC_I32, 1, &kept, labels)))
-        return st;
+    if (kept > boxes->shape[0]) kept = boxes->shape[0];
+    boxes->shape[0] = scores->shape[0] = labels->shape[0] = kept;
     float *ob = boxes->data, *os = scores->data;
     int32_t *ol = labels->data;
     for (int64_t j = 0; j < kept; j++) {
@@ -173,10 +171,34 @@ static segc_status select_detections(const segc_maskrcnn *m, segc_arena *arena, 
     return SEGC_OK;
 }
 
+static segc_status box_head(const segc_maskrcnn *m, segc_ctx *ctx, const segc_tensor feats[MASKRCNN_FPN_LEVELS],
+                            const segc_tensor *proposals, int image_h, int image_w, const segc_maskrcnn_settings *s,
+                            segc_tensor *boxes, segc_tensor *scores, segc_tensor *labels);
+
 segc_status maskrcnn_box_forward(const segc_maskrcnn *m, segc_ctx *ctx, const segc_tensor feats[MASKRCNN_FPN_LEVELS],
                                  const segc_tensor *proposals, int image_h, int image_w,
                                  const segc_maskrcnn_settings *s, segc_tensor *boxes, segc_tensor *scores,
                                  segc_tensor *labels) {
+    segc_arena *arena = ctx->arena;
+    int64_t p = proposals->shape[0], k = m->num_classes;
+    if (s->detections_per_img < 0)
+        return segc_fail(SEGC_ERR_INVALID_ARG, "detections_per_img is %d", s->detections_per_img);
+    /* the outputs first, so every temporary after them is released at the end */
+    int64_t cap = p * (k - 1) < s->detections_per_img ? p * (k - 1) : s->detections_per_img;
+    segc_status st;
+    if ((st = segc_tensor_new_f32(arena, boxes, 2, cap, 4, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, scores, 1, cap, 0, 0, 0)) || (st = segc_tensor_new(arena, SEGC_I32, 1, &cap, labels)))
+        return st;
+    segc_arena_mark mark = segc_arena_get_mark(arena);
+    st = box_head(m, ctx, feats, proposals, image_h, image_w, s, boxes, scores, labels);
+    segc_arena_release(arena, mark);
+    return st;
+}
+
+/* maskrcnn_box_forward's work; every allocation here is a temporary. */
+static segc_status box_head(const segc_maskrcnn *m, segc_ctx *ctx, const segc_tensor feats[MASKRCNN_FPN_LEVELS],
+                            const segc_tensor *proposals, int image_h, int image_w, const segc_maskrcnn_settings *s,
+                            segc_tensor *boxes, segc_tensor *scores, segc_tensor *labels) {
     segc_arena *arena = ctx->arena;
     int64_t p = proposals->shape[0], k = m->num_classes;
     segc_tensor pooled, flat, h6, h7, logits, deltas;

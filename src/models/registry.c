@@ -16,13 +16,13 @@ static segc_status maskrcnn_instance(const void *model, segc_ctx *ctx, const seg
 }
 
 static const segc_arch_entry entries[] = {
-    {.arch = "deeplabv3plus", .task = SEGC_TASK_SEMANTIC, .load = segc_deeplab_load, .free = segc_deeplab_free,
+    {.arch = "deeplabv3plus", .task = SEGC_MODEL_SEMANTIC, .load = segc_deeplab_load, .free = segc_deeplab_free,
      .semantic = segc_deeplab_semantic},
-    {.arch = "hrnet", .task = SEGC_TASK_SEMANTIC, .load = segc_hrnet_load, .free = segc_hrnet_free,
+    {.arch = "hrnet", .task = SEGC_MODEL_SEMANTIC, .load = segc_hrnet_load, .free = segc_hrnet_free,
      .semantic = segc_hrnet_semantic},
-    {.arch = "maskrcnn", .task = SEGC_TASK_INSTANCE, .load = segc_maskrcnn_load, .free = segc_maskrcnn_free,
+    {.arch = "maskrcnn", .task = SEGC_MODEL_INSTANCE, .load = segc_maskrcnn_load, .free = segc_maskrcnn_free,
      .instance = maskrcnn_instance},
-    {.arch = "sam2", .task = SEGC_TASK_PROMPTABLE, .load = segc_sam2_load, .free = segc_sam2_free},
+    {.arch = "sam2", .task = SEGC_MODEL_PROMPTABLE, .load = segc_sam2_load, .free = segc_sam2_free},
     {.arch = NULL},
 };
 #define NENTRIES ((int)(sizeof entries / sizeof entries[0]) - 1)

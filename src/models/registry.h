@@ -9,20 +9,15 @@
 #include "io/segc_file.h"
 #include "models/detections.h"
 
-typedef enum segc_task {
-    SEGC_TASK_SEMANTIC = 0,   /* image -> per-pixel class logits (DeepLabV3+, HRNet) */
-    SEGC_TASK_INSTANCE = 1,   /* image -> boxes, labels, scores, masks (Mask R-CNN) */
-    SEGC_TASK_PROMPTABLE = 2  /* image + prompts -> masks (SAM 2) */
-} segc_task;
 
 typedef struct segc_arch_entry {
     const char *arch;                       /* value of the "arch" metadata key */
-    segc_task task;
+    segc_model_task task;
     segc_status (*load)(const segc_file *f, void **model);
     void (*free)(void *model);
-    /* SEGC_TASK_SEMANTIC: logits [1, K, H, W] at the image's size, allocated from ctx->arena. */
+    /* SEGC_MODEL_SEMANTIC: logits [1, K, H, W] at the image's size, allocated from ctx->arena. */
     segc_status (*semantic)(const void *model, segc_ctx *ctx, const segc_image *img, segc_tensor *logits);
-    /* SEGC_TASK_INSTANCE: detections with pasted masks at the image's size, arrays from ctx->arena. */
+    /* SEGC_MODEL_INSTANCE: detections with pasted masks at the image's size, arrays from ctx->arena. */
     segc_status (*instance)(const void *model, segc_ctx *ctx, const segc_image *img, segc_detections *out);
 } segc_arch_entry;
 

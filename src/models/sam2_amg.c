@@ -33,9 +33,9 @@ void segc_amg_options_default(segc_amg_options *o) {
     o->stability_score_thresh = 0.95f;
     o->stability_score_offset = 1.0f;
     o->mask_threshold = 0.0f;
-    o->box_nms_thresh = 0.7f;
+    o->box_nms_thresh = 0.7;
     o->crop_n_layers = 0;
-    o->crop_nms_thresh = 0.7f;
+    o->crop_nms_thresh = 0.7;
     o->crop_overlap_ratio = 512.0 / 1500.0;
     o->crop_n_points_downscale_factor = 1;
     o->min_mask_region_area = 0;
@@ -232,7 +232,7 @@ typedef struct amg_run {
 } amg_run;
 
 /* Keeps out->masks[start + keep[j]] as entry start + j (NMS order); `scores` [n] rank the boxes. */
-static segc_status nms_filter(amg_run *r, int start, const float *scores, float thresh) {
+static segc_status nms_filter(amg_run *r, int start, const float *scores, double thresh) {
     segc_arena *a = r->ctx->arena;
     const int n = r->out->count - start;
     if (n <= 0) return SEGC_OK;
@@ -449,7 +449,7 @@ static segc_status postprocess_small_regions(amg_run *r) {
         else if (!(m->rle = store_string(r->out, buf, len))) st = SEGC_ERR_NOMEM;
     }
     /* generate() of SAM passes max(box_nms_thresh, crop_nms_thresh) */
-    const float thresh = r->o->box_nms_thresh > r->o->crop_nms_thresh ? r->o->box_nms_thresh : r->o->crop_nms_thresh;
+    const double thresh = r->o->box_nms_thresh > r->o->crop_nms_thresh ? r->o->box_nms_thresh : r->o->crop_nms_thresh;
     if (!st) st = nms_filter(r, 0, scores, thresh);
 done:
     segc_arena_release(a, mark);

@@ -26,13 +26,14 @@
 typedef struct segc_amg_options {
     int points_per_side;                 /* 32: grid of n x n prompts over each crop */
     int points_per_batch;                /* 64: prompts per decoder call (does not change the result) */
-    float pred_iou_thresh;               /* 0.8: keep masks with predicted IoU > this (0: no filter) */
+    float pred_iou_thresh;               /* 0.8: keep masks with predicted IoU > this (0: no filter); the
+                                            float thresholds compare in float32, as torch does */
     float stability_score_thresh;        /* 0.95: keep stability >= this (0: no filter) */
     float stability_score_offset;        /* 1.0: logit offset of the stability score */
     float mask_threshold;                /* 0.0: logit threshold of the binary masks */
-    float box_nms_thresh;                /* 0.7: box NMS within a crop */
+    double box_nms_thresh;               /* 0.7: box NMS within a crop (a double, as torchvision's nms) */
     int crop_n_layers;                   /* 0: extra crop layers (layer i has 2^i x 2^i crops) */
-    float crop_nms_thresh;               /* 0.7: box NMS across crops */
+    double crop_nms_thresh;              /* 0.7: box NMS across crops */
     double crop_overlap_ratio;           /* 512 / 1500 */
     int crop_n_points_downscale_factor;  /* 1: points per side of layer i = n / factor^i */
     int min_mask_region_area;            /* 0: else the predictor fills holes and removes sprinkles of at most

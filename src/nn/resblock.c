@@ -76,6 +76,13 @@ static segc_status check_input(const segc_resblock *b, const segc_tensor *x) {
     return SEGC_OK;
 }
 
+/* A 3x3 conv of a block: Winograd when its weights were prepared (stride 1, dilation 1), else conv2d. */
+static segc_status conv3x3(segc_arena *arena, const segc_tensor *x, const segc_tensor *w, const segc_tensor *b,
+                           const segc_winograd_weights *wino, const segc_conv2d_params *cp, segc_tensor *out) {
+    if (wino) return segc_winograd_conv3x3(arena, x, wino, b, cp->act, out);
+    return segc_conv2d(arena, x, w, b, cp, out);
+}
+
 /* x: [N, C, H, W] -> out: [N, K, P, Q] (preallocated). Temporaries [N, planes, *, *] live between a mark
    and its release. */
 segc_status segc_resblock_forward_into(const segc_resblock *b, segc_arena *arena, const segc_tensor *x,
@@ -104,8 +111,8 @@ segc_status segc_resblock_forward_into(const segc_resblock *b, segc_arena *arena
     if (b->kind == SEGC_RESBLOCK_BASIC) {
         /* conv1 3x3 /stride + ReLU -> t1 [N, planes, P, Q]; conv2 3x3 -> out */
         if ((st = segc_tensor_new_f32(arena, &t1, 4, n, b->planes, p, q)) ||
-            (st = segc_conv2d(arena, x, &b->conv1_w, &b->conv1_b, &k3s, &t1)) ||
-            (st = segc_conv2d(arena, &t1, &b->conv2_w, &b->conv2_b, &k3, out)))
+            (st = conv3x3(arena, x, &b->conv1_w, &b->conv1_b, b->conv1_wino, &k3s, &t1)) ||
+            (st = conv3x3(arena, &t1, &b->conv2_w, &b->conv2_b, b->conv2_wino, &k3, out)))
             goto done;
     } else {
         /* conv1 1x1 + ReLU -> t1 [N, planes, H, W]; conv2 3x3 /stride + ReLU -> t2 [N, planes, P, Q];
@@ -113,7 +120,7 @@ segc_status segc_resblock_forward_into(const segc_resblock *b, segc_arena *arena
         if ((st = segc_tensor_new_f32(arena, &t1, 4, n, b->planes, h, w)) ||
             (st = segc_conv2d(arena, x, &b->conv1_w, &b->conv1_b, &k1, &t1)) ||
             (st = segc_tensor_new_f32(arena, &t2, 4, n, b->planes, p, q)) ||
-            (st = segc_conv2d(arena, &t1, &b->conv2_w, &b->conv2_b, &k3s, &t2)) ||
+            (st = conv3x3(arena, &t1, &b->conv2_w, &b->conv2_b, b->conv2_wino, &k3s, &t2)) ||
             (st = segc_conv2d(arena, &t2, &b->conv3_w, &b->conv3_b, &k1_plain, out)))
             goto done;
     }
@@ -167,9 +174,42 @@ segc_status segc_reslayer_load(segc_params *p, const char *prefix, segc_resblock
 }
 
 void segc_reslayer_free(segc_reslayer *layer) {
+    for (int i = 0; layer->blocks && i < layer->num_blocks; i++) {
+        segc_winograd_weights *w[2] = {layer->blocks[i].conv1_wino, layer->blocks[i].conv2_wino};
+        for (int k = 0; k < 2; k++) {
+            if (w[k]) segc_winograd_weights_free(w[k]);
+            free(w[k]);
+        }
+    }
     free(layer->blocks);
     layer->blocks = NULL;
     layer->num_blocks = 0;
+}
+
+/* Prepares *slot for a 3x3 conv w when stride and dilation are 1 (else leaves it NULL). */
+static segc_status prepare_winograd(const segc_tensor *w, int stride, int dilation, segc_winograd_weights **slot) {
+    if (*slot || stride != 1 || dilation != 1 || w->shape[2] != 3 || w->shape[3] != 3) return SEGC_OK;
+    segc_winograd_weights *u = calloc(1, sizeof *u);
+    if (!u) return segc_fail(SEGC_ERR_NOMEM, "resblock: winograd weights");
+    segc_status st = segc_winograd_prepare(w, u);
+    if (st) {
+        free(u);
+        return st;
+    }
+    *slot = u;
+    return SEGC_OK;
+}
+
+segc_status segc_reslayer_use_winograd(segc_reslayer *layer) {
+    segc_status st = SEGC_OK;
+    for (int i = 0; i < layer->num_blocks && !st; i++) {
+        segc_resblock *b = &layer->blocks[i];
+        /* basic: conv1 carries the stride, conv2 never; bottleneck: conv2 is the only 3x3 */
+        if (b->kind == SEGC_RESBLOCK_BASIC) st = prepare_winograd(&b->conv1_w, b->stride, b->dilation, &b->conv1_wino);
+        if (!st) st = prepare_winograd(&b->conv2_w, b->kind == SEGC_RESBLOCK_BASIC ? 1 : b->stride, b->dilation,
+                                       &b->conv2_wino);
+    }
+    return st;
 }
 
 int segc_reslayer_out_channels(const segc_reslayer *layer) {
