@@ -57,13 +57,23 @@ static void drop_cache(const char *path) {
     close(fd);
 }
 
-/* One timed run: wall and CPU seconds. */
-typedef struct sample { double wall, cpu; } sample;
+/* CPU seconds (user + system) used by the calling thread so far. */
+static double thread_cpu_s(void) {
+    struct rusage r;
+    getrusage(RUSAGE_THREAD, &r);
+    return (double)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) + (double)(r.ru_utime.tv_usec + r.ru_stime.tv_usec) * 1e-6;
+}
 
+/* One timed run: wall seconds and CPU seconds of the process; split into the calling thread until the
+   source hash was needed (open: opening and checking the checkpoint), the hash thread beside it, then
+   the calling thread while writing (fill, checksum) and the writer's write(2) thread beside it; and
+   the wall time the run would take on an idle machine, estimated from those:
+   max(open, hash) + max(write, io). */
+typedef struct sample { double wall, cpu, open, hash, write, io, idle_est; } sample;
 /* Reads the whole file into buf with read(2) in 8 MB blocks; wall < 0 on error. */
 static sample time_read(const char *path, char *buf, size_t size) {
-    sample s = {-1, -1};
-    double t0 = segc_time_ms(), c0 = cpu_s();
+    sample s = {-1, -1, -1, -1, -1, -1, -1};
+    double t0 = segc_time_ms(), c0 = cpu_s(), m0 = thread_cpu_s();
     int fd = open(path, O_RDONLY);
     if (fd < 0) return s;
     size_t done = 0;
@@ -74,19 +84,23 @@ static sample time_read(const char *path, char *buf, size_t size) {
         done += (size_t)got;
     }
     close(fd);
-    if (done == size) s = (sample){(segc_time_ms() - t0) / 1000.0, cpu_s() - c0};
+    double w = (segc_time_ms() - t0) / 1000.0, c = cpu_s() - c0;
+    if (done == size) s = (sample){w, c, thread_cpu_s() - m0, 0, 0, 0, c};
     return s;
 }
 
-/* Phase boundaries seen through the progress callback: the first call comes once the checkpoint is
-   open and checked, the first call past in_size once the source hash is done and writing has begun. */
-typedef struct phases { double t0, first, hashed; uint64_t in_size; } phases;
+/* Phase boundaries seen through the progress callback (called on the converting thread): the first
+   call comes once the checkpoint is open and checked and the source hash is in. */
+typedef struct phases { double first_ms, first_cpu, first_cpu_all; } phases;
 static void on_progress(void *user, uint64_t done, uint64_t total) {
     phases *p = user;
-    double now = segc_time_ms();
+    (void)done;
     (void)total;
-    if (p->first == 0) p->first = now;
-    if (p->hashed == 0 && done > p->in_size) p->hashed = now;
+    if (p->first_ms == 0) {
+        p->first_ms = segc_time_ms();
+        p->first_cpu = thread_cpu_s();
+        p->first_cpu_all = cpu_s();
+    }
 }
 
 /* A full conversion to `dtype` (detected arch, falling back to raw); wall < 0 on error. */
@@ -94,31 +108,32 @@ static sample time_convert(const char *in, const char *out, segc_dtype dtype, co
     segc_convert_options o;
     segc_convert_options_default(&o);
     o.dtype = dtype;
-    struct stat sb;
     phases ph = {0};
-    ph.in_size = stat(in, &sb) ? 0 : (uint64_t)sb.st_size;
     o.progress = on_progress;
     o.progress_user = &ph;
-    double t0 = segc_time_ms(), c0 = cpu_s();
+    double t0 = segc_time_ms(), c0 = cpu_s(), m0 = thread_cpu_s();
     segc_status st = segc_convert_file(in, out, &o);
     if (st) {
         o.arch = "raw";
         memset(&ph, 0, sizeof ph);
-        ph.in_size = (uint64_t)sb.st_size;
         t0 = segc_time_ms();
         c0 = cpu_s();
+        m0 = thread_cpu_s();
         st = segc_convert_file(in, out, &o);
     }
     double t1 = segc_time_ms();
-    sample s = {(t1 - t0) / 1000.0, cpu_s() - c0};
     *arch_used = o.arch ? o.arch : "detected";
-    if (st) {
-        fprintf(stderr, "bench_convert: %s\n", segc_last_error());
-        return (sample){-1, -1};
+    if (st || ph.first_ms == 0) {
+        fprintf(stderr, "bench_convert: %s\n", st ? segc_last_error() : "no progress reported");
+        return (sample){-1, -1, -1, -1, -1, -1, -1};
     }
-    if (verbose && ph.first > 0 && ph.hashed > 0)
-        printf("    phases (wall): open+checks %.3f s, until the source hash is ready %.3f s, write %.3f s\n",
-               (ph.first - t0) / 1000.0, (ph.hashed - ph.first) / 1000.0, (t1 - ph.hashed) / 1000.0);
+    sample s = {(t1 - t0) / 1000.0, cpu_s() - c0, ph.first_cpu - m0, 0, thread_cpu_s() - ph.first_cpu, 0, 0};
+    s.hash = ph.first_cpu_all - c0 - s.open;
+    s.io = s.cpu - s.open - s.hash - s.write;
+    s.idle_est = (s.open > s.hash ? s.open : s.hash) + (s.write > s.io ? s.write : s.io);
+    if (verbose)
+        printf("    wall: open, checks and waiting for the source hash %.3f s, writing %.3f s\n", (ph.first_ms - t0) / 1000.0,
+               (t1 - ph.first_ms) / 1000.0);
     return s;
 }
 
@@ -127,16 +142,20 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Median of the wall and of the CPU times (separately) of n samples; n >= 1. */
+/* Median of the n values at stride (in doubles) from first. */
+static double median_of(const double *first, int n, int stride) {
+    double v[MAX_RUNS];
+    for (int i = 0; i < n; i++) v[i] = first[i * stride];
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Median of each field (separately) of n samples; n >= 1. */
 static sample median(const sample *s, int n) {
-    double w[MAX_RUNS], c[MAX_RUNS];
-    for (int i = 0; i < n; i++) {
-        w[i] = s[i].wall;
-        c[i] = s[i].cpu;
-    }
-    qsort(w, (size_t)n, sizeof *w, cmp_double);
-    qsort(c, (size_t)n, sizeof *c, cmp_double);
-    return (sample){n % 2 ? w[n / 2] : (w[n / 2 - 1] + w[n / 2]) / 2, n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2};
+    int stride = (int)(sizeof *s / sizeof(double));
+    return (sample){median_of(&s->wall, n, stride), median_of(&s->cpu, n, stride), median_of(&s->open, n, stride),
+                    median_of(&s->hash, n, stride), median_of(&s->write, n, stride), median_of(&s->io, n, stride),
+                    median_of(&s->idle_est, n, stride)};
 }
 
 /* The largest regular file in dir (written into best). */
@@ -159,10 +178,12 @@ static int largest_in(const char *dir, char *best, size_t cap) {
     return top > 0;
 }
 
-/* Prints "label: wall (cpu)" and the ratios to the read times. */
+/* Prints the times of a conversion and its ratios to the read times. */
 static void report(const char *label, sample conv, sample read) {
-    printf("%-34s wall %.3f s  cpu %.3f s   ratio to read: wall %.2fx  cpu %.2fx (goal < 3x)\n", label, conv.wall,
-           conv.cpu, conv.wall / read.wall, conv.cpu / read.cpu);
+    printf("%-30s wall %.3f s  cpu %.3f s = open %.3f | hash %.3f, then write %.3f | io %.3f\n", label, conv.wall,
+           conv.cpu, conv.open, conv.hash, conv.write, conv.io);
+    printf("%-30s ratio to read: wall %.2fx, cpu %.2fx, idle-machine estimate %.3f s = %.2fx the read's cpu (goal < 3x)\n",
+           "", conv.wall / read.wall, conv.cpu / read.cpu, conv.idle_est, conv.idle_est / read.cpu);
 }
 
 int main(int argc, char **argv) {

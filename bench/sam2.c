@@ -131,9 +131,42 @@ static long peak_rss_kb(void) {
     return ru.ru_maxrss;
 }
 
-/* Median encode and predict ms over `runs` after one warm-up; nonzero on failure. */
-static int time_segc(const void *model, const segc_image *img, int runs, double *enc_ms, double *pred_ms,
-                     double *arena_mb) {
+/* Median ms of predict_batch over BATCH_SETS one-point sets on `emb` and of the same sets as single
+   predict() calls. */
+static segc_status time_batch(const void *model, segc_ctx *ctx, const segc_sam2_embedding *emb, const segc_image *img,
+                              int runs, double *batch_ms, double *single_ms) {
+    segc_sam2_point pts[BATCH_SETS];
+    segc_sam2_prompts pr[BATCH_SETS];
+    segc_sam2_outputs out[BATCH_SETS];
+    for (int i = 0; i < BATCH_SETS; i++) {   /* a 4 x 4 grid of clicks */
+        pts[i] = (segc_sam2_point){img->width * (i % 4 + 0.5f) / 4, img->height * (i / 4 + 0.5f) / 4, 1};
+        pr[i] = (segc_sam2_prompts){.num_points = 1, .points = &pts[i]};
+    }
+    double tb[MAX_RUNS] = {0}, ts[MAX_RUNS] = {0};
+    const segc_arena_mark mark = segc_arena_get_mark(ctx->arena);
+    segc_status st = SEGC_OK;
+    for (int r = 0; r < runs && !st; r++) {
+        double t0 = segc_time_ms();
+        st = segc_sam2_predict_batch(model, ctx, emb, BATCH_SETS, pr, 1, 0, out);
+        segc_arena_release(ctx->arena, mark);
+        double t1 = segc_time_ms();
+        for (int i = 0; i < BATCH_SETS && !st; i++) st = segc_sam2_predict(model, ctx, emb, &pr[i], 1, 0, &out[i]);
+        segc_arena_release(ctx->arena, mark);
+        tb[r] = t1 - t0;
+        ts[r] = segc_time_ms() - t1;
+    }
+    *batch_ms = median(tb, runs);
+    *single_ms = median(ts, runs);
+    return st;
+}
+
+typedef struct segc_times {
+    double enc_ms, pred_ms, arena_mb, batch_ms, single_ms;
+} segc_times;
+
+/* Median encode and predict ms over `runs` (after one warm-up when `warm`), then the batch timing on the
+   last embedding; nonzero on failure. */
+static int time_segc(const void *model, const segc_image *img, int runs, int warm, segc_times *t) {
     segc_arena arena;
     segc_arena_init(&arena, 0);
     segc_ctx ctx = segc_ctx_plain(&arena);
@@ -141,9 +174,9 @@ static int time_segc(const void *model, const segc_image *img, int runs, double 
     const segc_sam2_prompts pr = {.num_points = 1, .points = &pt};
     segc_sam2_embedding emb;
     segc_sam2_outputs out;
-    double te[MAX_RUNS], tp[MAX_RUNS];
-    segc_status st = segc_sam2_encode(model, &ctx, img, &emb);
-    if (!st) st = segc_sam2_predict(model, &ctx, &emb, &pr, 1, 0, &out);
+    double te[MAX_RUNS] = {0}, tp[MAX_RUNS] = {0};
+    segc_status st = SEGC_OK;
+    if (warm && !(st = segc_sam2_encode(model, &ctx, img, &emb))) st = segc_sam2_predict(model, &ctx, &emb, &pr, 1, 0, &out);
     for (int i = 0; i < runs && !st; i++) {
         segc_arena_reset(&arena);
         double t0 = segc_time_ms();
@@ -153,50 +186,15 @@ static int time_segc(const void *model, const segc_image *img, int runs, double 
         te[i] = t1 - t0;
         tp[i] = segc_time_ms() - t1;
     }
-    *arena_mb = (double)arena.peak / (1 << 20);
+    t->arena_mb = (double)arena.peak / (1 << 20);
+    if (!st) st = time_batch(model, &ctx, &emb, img, runs, &t->batch_ms, &t->single_ms);
     segc_arena_free(&arena);
     if (st) {
         fprintf(stderr, "segc: %s\n", segc_last_error());
         return 1;
     }
-    *enc_ms = median(te, runs);
-    *pred_ms = median(tp, runs);
-    return 0;
-}
-
-/* Median ms of predict_batch over BATCH_SETS one-point sets and of the same sets as single predict() calls. */
-static int time_batch(const void *model, const segc_image *img, int runs, double *batch_ms, double *single_ms) {
-    segc_arena arena;
-    segc_arena_init(&arena, 0);
-    segc_ctx ctx = segc_ctx_plain(&arena);
-    segc_sam2_point pts[BATCH_SETS];
-    segc_sam2_prompts pr[BATCH_SETS];
-    segc_sam2_outputs out[BATCH_SETS];
-    for (int i = 0; i < BATCH_SETS; i++) {   /* a 4 x 4 grid of clicks */
-        pts[i] = (segc_sam2_point){img->width * (i % 4 + 0.5f) / 4, img->height * (i / 4 + 0.5f) / 4, 1};
-        pr[i] = (segc_sam2_prompts){.num_points = 1, .points = &pts[i]};
-    }
-    segc_sam2_embedding emb;
-    double tb[MAX_RUNS], ts[MAX_RUNS];
-    segc_status st = segc_sam2_encode(model, &ctx, img, &emb);
-    const segc_arena_mark mark = segc_arena_get_mark(&arena);
-    for (int r = 0; r < runs && !st; r++) {
-        double t0 = segc_time_ms();
-        st = segc_sam2_predict_batch(model, &ctx, &emb, BATCH_SETS, pr, 1, 0, out);
-        segc_arena_release(&arena, mark);
-        double t1 = segc_time_ms();
-        for (int i = 0; i < BATCH_SETS && !st; i++) st = segc_sam2_predict(model, &ctx, &emb, &pr[i], 1, 0, &out[i]);
-        segc_arena_release(&arena, mark);
-        tb[r] = t1 - t0;
-        ts[r] = segc_time_ms() - t1;
-    }
-    segc_arena_free(&arena);
-    if (st) {
-        fprintf(stderr, "segc: %s\n", segc_last_error());
-        return 1;
-    }
-    *batch_ms = median(tb, runs);
-    *single_ms = median(ts, runs);
+    t->enc_ms = median(te, runs);
+    t->pred_ms = median(tp, runs);
     return 0;
 }
 
@@ -405,14 +403,14 @@ static int bench_job_run(void *arg) {
     printf("sam2 %s, %dx%d input -> 1024x1024, %d threads, median of %d runs\n", variant, img.width, img.height,
            j->threads, j->runs);
     if (j->check_dir && check_taps(model, &img, j->check_dir)) goto done;
-    double enc, pred, arena_mb = 0, batch_ms, single_ms;
-    if (time_segc(model, &img, j->runs, &enc, &pred, &arena_mb)) goto done;
+    segc_times t;   /* with --check-taps its encode was the warm-up */
+    if (time_segc(model, &img, j->runs, j->check_dir == NULL, &t)) goto done;
     long segc_rss = peak_rss_kb();
+    const double enc = t.enc_ms, pred = t.pred_ms;
     printf("segc:    encode %9.1f ms  predict %7.1f ms   peak RSS %7.1f MB (activation arena peak %.1f MB)\n", enc,
-           pred, segc_rss / 1024.0, arena_mb);
-    if (time_batch(model, &img, j->runs, &batch_ms, &single_ms)) goto done;
+           pred, segc_rss / 1024.0, t.arena_mb);
     printf("segc:    predict_batch of %d one-point sets %.1f ms (%.1f ms per set), %d predict() calls %.1f ms: %.2fx\n",
-           BATCH_SETS, batch_ms, batch_ms / BATCH_SETS, BATCH_SETS, single_ms, single_ms / batch_ms);
+           BATCH_SETS, t.batch_ms, t.batch_ms / BATCH_SETS, BATCH_SETS, t.single_ms, t.single_ms / t.batch_ms);
     double tenc, tpred;
     long torch_rss;
     if (!time_torch(j->weights, j->image, cfg, j->threads, j->runs, &tenc, &tpred, &torch_rss)) {

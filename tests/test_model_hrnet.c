@@ -146,6 +146,15 @@ START_TEST(test_hrnet_matches_reference_taps_and_labels) {
     printf("  labels: %.4f %% of pixels equal\n", 100.0 * agree);
     ck_assert_msg(agree >= 0.999, "labels: only %.4f %% equal", 100.0 * agree);
 
+    /* without taps the head runs on row tiles (no concat / hidden maps): the same logits */
+    segc_ctx plain = segc_ctx_plain(&arena);
+    segc_tensor tiled;
+    ck_assert_msg(segc_hrnet_semantic(model, &plain, &img, &tiled) == SEGC_OK, "%s", segc_last_error());
+    size_t nl = (size_t)segc_tensor_numel(&logits);
+    double tmax = test_max_abs(logits.data, nl);
+    printf("  tiled head vs full head: max|diff| %.3g\n", test_max_abs_diff(tiled.data, logits.data, nl, NULL));
+    test_assert_close(tiled.data, logits.data, nl, 1e-5 * tmax, 0, "tiled head");
+
 
     segc_npy_free(&labels);
     segc_arena_free(&arena);

@@ -373,7 +373,8 @@ static void check_well_formed(const segc_detections *d, int w, int h, const segc
         for (size_t p = 0; p < (size_t)d->count * w * h; p++) ck_assert(d->masks[p] <= 1);
 }
 
-/* A flat grey image with a score threshold no softmax can pass: zero detections, no masks, no error. */
+/* A flat grey image with a score threshold no softmax can pass: zero detections, no masks, no error;
+   then settings out of range are errors. */
 START_TEST(test_maskrcnn_no_detections) {
     segc_file *f;
     void *model;
@@ -391,6 +392,16 @@ START_TEST(test_maskrcnn_no_detections) {
     ck_assert_msg(segc_maskrcnn_detect(model, &ctx, &img, &s, &d) == SEGC_OK, "%s", segc_last_error());
     ck_assert_int_eq(d.count, 0);
     ck_assert_ptr_null(d.masks);
+    /* settings that make no sense are refused before any work */
+    segc_maskrcnn_settings bad[4] = {s, s, s, s};
+    bad[0].min_size = 0;
+    bad[1].max_size = 1 << 30;
+    bad[2].detections_per_img = -1;
+    bad[3].rpn_pre_nms_top_n = -5;
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(segc_maskrcnn_detect(model, &ctx, &img, &bad[i], &d), SEGC_ERR_INVALID_ARG);
+        ck_assert(strlen(segc_last_error()) > 0);
+    }
     segc_arena_free(&arena);
     segc_image_free(&img);
     segc_maskrcnn_free(model);

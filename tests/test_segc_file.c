@@ -1,12 +1,16 @@
 /* test_segc_file.c - the .segc reader and writer: round trip of every metadata type and dtype, 64-byte
-   alignment, checksums (XXH64 test vectors, index and whole-file), writer argument checks, and hostile
-   files (truncations, bad headers, offsets past EOF, overlaps, huge counts, bad strings/dtypes/ranks,
-   random mutations) that must fail cleanly. Layout: docs/segc-format.md. */
+   alignment, checksums (XXH64 test vectors, index and whole-file), writer argument checks, tensors that
+   span many of the writer's output chunks, and hostile files (truncations, bad headers, offsets past
+   EOF, overlaps, huge counts, bad strings/dtypes/ranks, random mutations) that must fail cleanly.
+   Also SHA-256 (io/sha256.h): published test vectors through both the SHA-NI and the portable code.
+   Layout: docs/segc-format.md. */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +18,7 @@
 #include "core/status.h"
 #include "io/segc_file.h"
 #include "io/segc_file_format.h"
+#include "io/sha256.h"
 #include "test_util.h"
 
 /* ---- small file helpers ---- */
@@ -91,7 +96,7 @@ static uint8_t s_u8[13];
 static float s_scalar = 2.5f;
 
 /* Tensor "filled" comes from a callback: value = element index, float32 [1000, 1100] (4.4 MB, so the
-   writer's 4 MB staging chunk is crossed). Checks that calls come in increasing offset order. */
+   writer's staging chunk is crossed many times). Checks that calls come in increasing offset order. */
 #define FILL_ROWS 1000
 #define FILL_COLS 1100
 static uint64_t fill_next;
@@ -595,6 +600,147 @@ START_TEST(test_writer_progress) {
 }
 END_TEST
 
+/* Fill callback for f16 data: element i holds the bits (uint16_t)(i * 7 + 3). */
+static segc_status fill_f16_pattern(void *user, void *dst, uint64_t offset, uint64_t nbytes) {
+    uint16_t *d = dst;
+    for (uint64_t i = 0; i < nbytes / 2; i++) d[i] = (uint16_t)((offset / 2 + i) * 7 + 3);
+    return SEGC_OK;
+}
+
+/* Tensors of odd sizes spanning many output chunks, from a pointer and from a 2-byte-dtype fill, come
+   back intact and the whole-file checksum holds. */
+START_TEST(test_writer_tensors_span_chunks) {
+    enum { NP = 300007, NF = 200003 };
+    float *big = malloc(sizeof(float) * NP);
+    test_rng r = test_rng_new(11);
+    test_fill_uniform(&r, big, NP, -1, 1);
+    segc_file_writer *w;
+    ck_assert_int_eq(segc_file_writer_create(&w), SEGC_OK);
+    const int64_t shp[] = {NP}, shf[] = {NF}, sh1[] = {1};
+    ck_assert_int_eq(segc_file_writer_add_tensor(w, "small", SEGC_F32, 1, sh1, big), SEGC_OK);
+    ck_assert_int_eq(segc_file_writer_add_tensor(w, "pointer", SEGC_F32, 1, shp, big), SEGC_OK);
+    ck_assert_int_eq(segc_file_writer_add_tensor_fill(w, "filled", SEGC_F16, 1, shf, fill_f16_pattern, NULL), SEGC_OK);
+    const char *p = tmp_path("chunks.segc");
+    ck_assert_int_eq(segc_file_writer_write(w, p, NULL, NULL), SEGC_OK);
+    segc_file_writer_free(w);
+    segc_file *f;
+    ck_assert_int_eq(segc_file_open(p, &f), SEGC_OK);
+    ck_assert_int_eq(segc_file_verify(f), SEGC_OK);
+    const segc_file_tensor *t = segc_file_find(f, "pointer");
+    ck_assert_ptr_nonnull(t);
+    ck_assert(memcmp(t->data, big, sizeof(float) * NP) == 0);
+    t = segc_file_find(f, "filled");
+    ck_assert_ptr_nonnull(t);
+    const uint16_t *h = t->data;
+    for (int i = 0; i < NF; i++) ck_assert_uint_eq(h[i], (uint16_t)(i * 7 + 3));
+    struct stat sb;
+    ck_assert_int_eq(stat(p, &sb), 0);
+    ck_assert_uint_eq((uint64_t)sb.st_size, segc_file_size(f));
+    segc_file_close(f);
+    free(big);
+}
+END_TEST
+
+/* A file larger than the process may write (RLIMIT_FSIZE; Check runs each test in its own process)
+   fails with SEGC_ERR_IO naming the file, before any tensor is converted, and leaves nothing behind. */
+START_TEST(test_writer_refuses_when_space_runs_out) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit was, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &was), 0);
+    lim = was;
+    lim.rlim_cur = 1 << 20;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    segc_file_writer *w;
+    ck_assert_int_eq(segc_file_writer_create(&w), SEGC_OK);
+    const int64_t shb[] = {FILL_ROWS, FILL_COLS};
+    ck_assert_int_eq(segc_file_writer_add_tensor_fill(w, "h", SEGC_F32, 2, shb, fill_index, NULL), SEGC_OK);
+    fill_next = 0;
+    const char *p = tmp_path("toobig.segc");
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    ck_assert_int_eq(segc_file_writer_write(w, p, NULL, NULL), SEGC_ERR_IO);
+    ck_assert_msg(strstr(segc_last_error(), tmp) != NULL, "%s", segc_last_error());
+    ck_assert_int_ne(access(p, F_OK), 0);
+    ck_assert_int_ne(access(tmp, F_OK), 0);
+    segc_file_writer_free(w);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &was), 0);   /* for CK_FORK=no runs */
+    signal(SIGXFSZ, SIG_DFL);
+}
+END_TEST
+
+/* Hex SHA-256 of n bytes fed in pieces of 1, 2, 3, ... bytes (so every partial-block path runs). */
+static void sha_pieces(const uint8_t *p, size_t n, char hex[65]) {
+    segc_sha256_ctx s;
+    segc_sha256_init(&s);
+    for (size_t at = 0, k = 1; at < n; at += k, k = k % 131 + 1) segc_sha256_update(&s, p + at, n - at < k ? n - at : k);
+    uint8_t d[32];
+    segc_sha256_final(&s, d);
+    segc_sha256_hex(d, hex);
+}
+
+static void sha_once(const void *p, size_t n, char hex[65]) {
+    uint8_t d[32];
+    segc_sha256(p, n, d);
+    segc_sha256_hex(d, hex);
+}
+
+/* FIPS 180-4 example digests (and one million 'a'), one-shot and streamed, through the SHA-NI code
+   (when the CPU has it) and the portable code; both agree on random data of every length to 300. */
+START_TEST(test_sha256_vectors_both_paths) {
+    static const char *const msg[] = {
+        "", "abc", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+        "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+    };
+    static const char *const want[] = {
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+        "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1",
+    };
+    const char *million_a = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
+    enum { MILLION = 1000000 };
+    uint8_t *a = malloc(MILLION);
+    memset(a, 'a', MILLION);
+    int hw = segc_sha256_hw_available();
+    char hex[65], other[65];
+    for (int portable = 0; portable <= 1; portable++) {
+        segc_sha256_force_portable(portable);
+        ck_assert_int_eq(segc_sha256_hw_available(), portable ? 0 : hw);
+        for (int i = 0; i < 4; i++) {
+            sha_once(msg[i], strlen(msg[i]), hex);
+            ck_assert_msg(!strcmp(hex, want[i]), "portable=%d, message %d: %s", portable, i, hex);
+            sha_pieces((const uint8_t *)msg[i], strlen(msg[i]), hex);
+            ck_assert_str_eq(hex, want[i]);
+        }
+        sha_once(a, MILLION, hex);
+        ck_assert_str_eq(hex, million_a);
+        sha_pieces(a, MILLION, hex);
+        ck_assert_str_eq(hex, million_a);
+    }
+    test_rng r = test_rng_new(5);
+    for (size_t n = 0; n <= 300; n++) {
+        for (size_t i = 0; i < n; i++) a[i] = (uint8_t)test_rng_int(&r, 0, 255);
+        segc_sha256_force_portable(1);
+        sha_once(a + 1, n, hex);   /* unaligned start */
+        segc_sha256_force_portable(0);
+        sha_once(a + 1, n, other);
+        ck_assert_msg(!strcmp(hex, other), "length %zu: portable %s, hardware %s", n, hex, other);
+    }
+    /* the file form reads in blocks: same digest as the buffer */
+    const char *p = tmp_path("sha.bin");
+    FILE *fp = fopen(p, "wb");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_uint_eq(fwrite(a, 1, MILLION, fp), MILLION);
+    fclose(fp);
+    ck_assert_int_eq(segc_sha256_file(p, hex), SEGC_OK);
+    sha_once(a, MILLION, other);
+    ck_assert_str_eq(hex, other);
+    ck_assert_int_eq(segc_sha256_file("/nonexistent-dir/x", hex), SEGC_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(segc_last_error(), "/nonexistent-dir/x"));
+    free(a);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("segc_file");
     TCase *tc = tcase_create("segc_file");
@@ -608,6 +754,9 @@ int main(void) {
     tcase_add_test(tc, test_random_mutations);
     tcase_add_test(tc, test_writer_rejects_bad_input);
     tcase_add_test(tc, test_writer_progress);
+    tcase_add_test(tc, test_writer_tensors_span_chunks);
+    tcase_add_test(tc, test_writer_refuses_when_space_runs_out);
+    tcase_add_test(tc, test_sha256_vectors_both_paths);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -53,6 +53,18 @@ typedef struct amg_args {
     segc_amg_options o;
 } amg_args;
 
+/* Options followed by a value. */
+static int takes_value(const char *s) {
+    static const char *const names[] = {
+        "-m", "--model", "-i", "--input", "-o", "--output", "--points-per-side", "--points-per-batch",
+        "--pred-iou-thresh", "--stability-score-thresh", "--stability-score-offset", "--box-nms-thresh",
+        "--crop-n-layers", "--crop-nms-thresh", "--crop-overlap-ratio", "--crop-n-points-downscale-factor",
+        "--min-mask-region-area"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(s, names[i])) return 1;
+    return 0;
+}
+
 /* Parses argv into a; returns CLI_EXIT_OK, or -1 after --help, or a usage error code. */
 static int parse_args(int argc, char **argv, amg_args *a) {
     segc_amg_options_default(&a->o);
@@ -80,6 +92,7 @@ static int parse_args(int argc, char **argv, amg_args *a) {
             continue;
         }
         if (s[0] != '-') return cli_usage_error(CMD, "unexpected argument '%.60s'", s);
+        if (!takes_value(s)) return cli_usage_error(CMD, "unknown option '%.60s'", s);
         if (!(v = cli_value(CMD, argc, argv, &i))) return CLI_EXIT_USAGE;
         if (!strcmp(s, "-m") || !strcmp(s, "--model")) a->model_path = v;
         else if (!strcmp(s, "-i") || !strcmp(s, "--input")) a->input = v;
@@ -119,7 +132,8 @@ static int parse_args(int argc, char **argv, amg_args *a) {
             }
         }
     }
-    if (!a->model_path || !a->input || !a->out_dir) return cli_usage_error(CMD, "-m MODEL, -i IMAGE and -o OUTDIR are required");
+    if (!a->model_path || !a->input || !a->out_dir)
+        return cli_usage_error(CMD, "-m MODEL, -i IMAGE and -o OUTDIR are required");
     if (segc_amg_options_check(&a->o)) return cli_usage_error(CMD, "%s", segc_last_error());
     return CLI_EXIT_OK;
 }

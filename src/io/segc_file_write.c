@@ -1,11 +1,14 @@
 /* segc_file_write.c - the .segc writer: collect metadata and tensors (by pointer or by fill callback),
-   then stream the file out in one pass to PATH.tmp, hashing as it goes, and rename it into place.
-   Layout: segc_file_format.h. The writer owns copies of every key, name and metadata value. */
+   then stream the file out in one pass to PATH.tmp (its blocks reserved first), hashing as it goes, and
+   rename it into place. Large files are written by a second thread while the caller's thread fills and
+   hashes the next piece. Layout: segc_file_format.h. The writer owns copies of every key, name and
+   metadata value. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 #include <unistd.h>
 
 #include "core/status.h"
@@ -314,30 +317,151 @@ static void encode_table(const segc_file_writer *w, bytes *b) {
     }
 }
 
-/* The output stream: file descriptor, running checksum, progress. */
+/* For files of at least IO_THREAD_BYTES, write(2) runs on a second thread: the calling thread fills and
+   hashes the next piece while the previous one is written (one piece in flight, handed over through a
+   mailbox). Measured on the 178 MB Mask R-CNN conversion: write(2) is ~40% of the writing phase. */
+#define IO_THREAD_BYTES ((uint64_t)1 << 20)
+
+typedef struct io_thread {
+    thrd_t thread;
+    mtx_t lock;
+    cnd_t changed;
+    int fd;
+    const uint8_t *piece;   /* being written (owned by the caller until it is NULL again), or NULL */
+    size_t n;
+    int quit;
+    int err;                /* errno of the failed write, EIO if write made no progress; 0: none */
+} io_thread;
+
+/* The output stream: file descriptor, optional write thread, running checksum, progress. */
 typedef struct out_stream {
     int fd;
     const char *path;
+    io_thread *io;          /* NULL: write on the calling thread */
     segc_xxh64_state sum;
     uint64_t done, total;
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *user;
 } out_stream;
 
-/* Hashes and writes n bytes, CHUNK_BYTES at a time (each piece is hashed just before it is written). */
+/* Writes all n bytes; 0 or the errno of the failure. */
+static int write_fully(int fd, const uint8_t *p, size_t n) {
+    while (n) {
+        ssize_t got = write(fd, p, n);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return got < 0 ? errno : EIO;
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+/* Thread body: writes each piece put in the mailbox, until told to quit. After a failure it only
+   empties the mailbox (the error is reported by the next io_post or io_drain). */
+static int io_main(void *arg) {
+    io_thread *t = arg;
+    mtx_lock(&t->lock);
+    for (;;) {
+        while (!t->piece && !t->quit) cnd_wait(&t->changed, &t->lock);
+        if (!t->piece) break;
+        const uint8_t *p = t->piece;
+        size_t n = t->n;
+        int failed = t->err;
+        mtx_unlock(&t->lock);
+        int err = failed ? 0 : write_fully(t->fd, p, n);
+        mtx_lock(&t->lock);
+        if (err) t->err = err;
+        t->piece = NULL;
+        cnd_broadcast(&t->changed);
+    }
+    mtx_unlock(&t->lock);
+    return 0;
+}
+
+/* Starts the write thread for fd; NULL (write on the calling thread) if it cannot be started. */
+static io_thread *io_start(int fd) {
+    io_thread *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->fd = fd;
+    if (mtx_init(&t->lock, mtx_plain) != thrd_success) {
+        free(t);
+        return NULL;
+    }
+    if (cnd_init(&t->changed) != thrd_success) {
+        mtx_destroy(&t->lock);
+        free(t);
+        return NULL;
+    }
+    if (thrd_create(&t->thread, io_main, t) != thrd_success) {
+        cnd_destroy(&t->changed);
+        mtx_destroy(&t->lock);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* Waits until nothing is in flight; the errno of any failed write so far (0 if none). */
+static int io_wait_idle(io_thread *t) {
+    mtx_lock(&t->lock);
+    while (t->piece) cnd_wait(&t->changed, &t->lock);
+    int err = t->err;
+    mtx_unlock(&t->lock);
+    return err;
+}
+
+/* Finishes the last write and ends the thread. */
+static void io_stop(io_thread *t) {
+    if (!t) return;
+    io_wait_idle(t);
+    mtx_lock(&t->lock);
+    t->quit = 1;
+    cnd_broadcast(&t->changed);
+    mtx_unlock(&t->lock);
+    thrd_join(t->thread, NULL);
+    cnd_destroy(&t->changed);
+    mtx_destroy(&t->lock);
+    free(t);
+}
+
+static segc_status write_error(const out_stream *o, int err) {
+    return segc_fail(SEGC_ERR_IO, "%s: write: %s", o->path, strerror(err));
+}
+
+/* Writes n bytes at p: now, or on the write thread once the previous piece is done (p must then stay
+   valid and unchanged until the next io_post or io_drain returns). */
+static segc_status io_post(out_stream *o, const uint8_t *p, size_t n) {
+    io_thread *t = o->io;
+    if (!t) {
+        int err = write_fully(o->fd, p, n);
+        return err ? write_error(o, err) : SEGC_OK;
+    }
+    int err = io_wait_idle(t);
+    if (err) return write_error(o, err);
+    mtx_lock(&t->lock);
+    t->piece = p;
+    t->n = n;
+    cnd_broadcast(&t->changed);
+    mtx_unlock(&t->lock);
+    return SEGC_OK;
+}
+
+/* Waits until every posted byte is written (so posted buffers may be freed or reused). */
+static segc_status io_drain(out_stream *o) {
+    int err = o->io ? io_wait_idle(o->io) : 0;
+    return err ? write_error(o, err) : SEGC_OK;
+}
+
+/* Hashes and writes n bytes, CHUNK_BYTES at a time (each piece is hashed just before it is written, on
+   the write thread if there is one: src must then stay unchanged until the next emit or io_drain). */
 static segc_status emit(out_stream *o, const void *src, uint64_t n) {
     const uint8_t *p = src;
     while (n) {
         size_t k = n < CHUNK_BYTES ? (size_t)n : (size_t)CHUNK_BYTES;
         segc_xxh64_update(&o->sum, p, k);
-        for (size_t left = k; left;) {
-            ssize_t got = write(o->fd, p, left);
-            if (got < 0 && errno == EINTR) continue;
-            if (got <= 0)
-                return segc_fail(SEGC_ERR_IO, "%s: write: %s", o->path, got < 0 ? strerror(errno) : "no progress");
-            p += got;
-            left -= (size_t)got;
-        }
+        segc_status st = io_post(o, p, k);
+        if (st) return st;
+        p += k;
         n -= k;
         o->done += k;
     }
@@ -356,34 +480,37 @@ static segc_status reserve(out_stream *o, uint64_t size) {
     return SEGC_OK;
 }
 
-/* Writes `n` zero bytes from the (zeroed) staging buffer. */
-static segc_status emit_zeros(out_stream *o, uint8_t *zeros, uint64_t n) {
-    memset(zeros, 0, n < CHUNK_BYTES ? (size_t)n : (size_t)CHUNK_BYTES);
+/* Writes `n` zero bytes (padding: fewer than SEGC_FILE_ALIGN between sections and tensors). */
+static segc_status emit_zeros(out_stream *o, uint64_t n) {
+    static const uint8_t zeros[SEGC_FILE_ALIGN];
     segc_status st = SEGC_OK;
     while (n && !st) {
-        uint64_t k = n < CHUNK_BYTES ? n : CHUNK_BYTES;
+        uint64_t k = n < sizeof zeros ? n : sizeof zeros;
         st = emit(o, zeros, k);
         n -= k;
     }
     return st;
 }
 
-/* Streams the data of one tensor: direct from its pointer, or chunk by chunk through fill(). */
-static segc_status emit_tensor(out_stream *o, const wtensor *t, uint8_t *stage) {
+/* Streams the data of one tensor: direct from its pointer, or chunk by chunk through fill() into the
+   two stage buffers in turn (one may still be in flight while the other is filled). */
+static segc_status emit_tensor(out_stream *o, const wtensor *t, uint8_t *stage[2], int *turn) {
     if (!t->fill) return t->nbytes ? emit(o, t->data, t->nbytes) : SEGC_OK;
     uint64_t esize = segc_dtype_size(t->dtype);
     for (uint64_t off = 0; off < t->nbytes;) {
         uint64_t k = t->nbytes - off < CHUNK_BYTES ? t->nbytes - off : CHUNK_BYTES / esize * esize;
-        segc_status st = t->fill(t->user, stage, off, k);
+        uint8_t *buf = stage[*turn];
+        *turn ^= 1;
+        segc_status st = t->fill(t->user, buf, off, k);
         if (st) return segc_fail_context(st, "tensor %s", t->name);
-        if ((st = emit(o, stage, k))) return st;
+        if ((st = emit(o, buf, k))) return st;
         off += k;
     }
     return SEGC_OK;
 }
 
 /* Lays out and writes everything to an open descriptor. */
-static segc_status write_all(segc_file_writer *w, out_stream *o, uint8_t *stage) {
+static segc_status write_all(segc_file_writer *w, out_stream *o, uint8_t *stage[2]) {
     bytes kv = {0}, table = {0};
     encode_kv(w, &kv);
     uint64_t table_size = 0;
@@ -407,6 +534,7 @@ static segc_status write_all(segc_file_writer *w, out_stream *o, uint8_t *stage)
     h.file_size = pos + 8;
     encode_table(w, &table);
     segc_status st = SEGC_OK;
+    uint8_t head[SEGC_FILE_HEADER_SIZE];
     if (kv.failed || table.failed) st = segc_fail(SEGC_ERR_NOMEM, "segc_file_writer: no memory for the index");
     if (!st) {
         /* index checksum: metadata + table + zero padding up to the data */
@@ -417,7 +545,6 @@ static segc_status write_all(segc_file_writer *w, out_stream *o, uint8_t *stage)
         segc_xxh64_update(&ix, table.p, (size_t)table.n);
         segc_xxh64_update(&ix, zero, (size_t)(h.data_offset - h.tensor_offset - h.tensor_size));
         h.index_checksum = segc_xxh64_digest(&ix);
-        uint8_t head[SEGC_FILE_HEADER_SIZE];
         segc_file_header_encode(&h, head);
         o->total = h.file_size;
         st = reserve(o, h.file_size);
@@ -425,20 +552,22 @@ static segc_status write_all(segc_file_writer *w, out_stream *o, uint8_t *stage)
         if (!st) st = emit(o, kv.p, kv.n);
         if (!st) st = emit(o, table.p, table.n);
     }
+    segc_status drained = io_drain(o);   /* before the index buffers go */
+    if (!st) st = drained;
     free(kv.p);
     free(table.p);
     uint64_t at = h.tensor_offset + h.tensor_size;
+    int turn = 0;
     for (int i = 0; i < w->nt && !st; i++) {
-        st = emit_zeros(o, stage, w->ts[i].offset - at);
-        if (!st) st = emit_tensor(o, &w->ts[i], stage);
+        st = emit_zeros(o, w->ts[i].offset - at);
+        if (!st) st = emit_tensor(o, &w->ts[i], stage, &turn);
         at = w->ts[i].offset + w->ts[i].nbytes;
     }
-    if (!st && at < h.data_offset) st = emit_zeros(o, stage, h.data_offset - at);   /* no tensors */
-    if (!st) {
-        uint64_t sum = segc_xxh64_digest(&o->sum);
-        st = emit(o, &sum, 8);
-    }
-    return st;
+    if (!st && at < h.data_offset) st = emit_zeros(o, h.data_offset - at);   /* no tensors */
+    uint64_t sum = segc_xxh64_digest(&o->sum);
+    if (!st) st = emit(o, &sum, 8);
+    drained = io_drain(o);
+    return st ? st : drained;
 }
 
 segc_status segc_file_writer_write(segc_file_writer *w, const char *path,
@@ -446,7 +575,7 @@ segc_status segc_file_writer_write(segc_file_writer *w, const char *path,
     if (!w || !path) return segc_fail(SEGC_ERR_INVALID_ARG, "segc_file_writer_write: NULL argument");
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 5);
-    uint8_t *stage = aligned_alloc(64, (size_t)CHUNK_BYTES);
+    uint8_t *stage = aligned_alloc(64, 2 * (size_t)CHUNK_BYTES);   /* two buffers, used in turn */
     if (!tmp || !stage) {
         free(tmp);
         free(stage);
@@ -460,7 +589,12 @@ segc_status segc_file_writer_write(segc_file_writer *w, const char *path,
     o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (o.fd < 0) st = segc_fail(SEGC_ERR_IO, "%s: %s", tmp, strerror(errno));
     if (!st) {
-        st = write_all(w, &o, stage);
+        uint64_t data_bytes = 0;
+        for (int i = 0; i < w->nt; i++) data_bytes += w->ts[i].nbytes;
+        if (data_bytes >= IO_THREAD_BYTES) o.io = io_start(o.fd);
+        uint8_t *stages[2] = {stage, stage + CHUNK_BYTES};
+        st = write_all(w, &o, stages);
+        io_stop(o.io);
         if (close(o.fd) != 0 && !st) st = segc_fail(SEGC_ERR_IO, "%s: close: %s", tmp, strerror(errno));
         if (!st && rename(tmp, path) != 0) st = segc_fail(SEGC_ERR_IO, "rename %s -> %s: %s", tmp, path, strerror(errno));
         if (st) unlink(tmp);

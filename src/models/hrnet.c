@@ -16,6 +16,7 @@
 #include "models/hrnet_stage.h"
 #include "nn/params.h"
 #include "ops/conv.h"
+#include "ops/gemm.h"
 #include "ops/resize.h"
 
 #define NUM_STAGES 4          /* stage1 (= layer1) .. stage4 */
@@ -262,6 +263,81 @@ static segc_status concat_forward(const hrnet_model *m, segc_arena *arena, const
     return st;
 }
 
+/* Rows [r0, r1) of the bilinear resize (F.interpolate, size=(h, w)) of y [1, C, hy, wy]: dst [C, r1 - r0, w].
+   The taps follow area_pixel_compute_scale / _source_index as src/ops/resize.c does. */
+static void upsample_rows(const segc_tensor *y, int64_t h, int64_t w, int align_corners, int64_t r0, int64_t r1,
+                          float *dst) {
+    int64_t C = y->shape[1], hy = y->shape[2], wy = y->shape[3], rows = r1 - r0;
+    float sh = align_corners ? (h > 1 ? (float)(hy - 1) / (float)(h - 1) : 0.0f) : (float)hy / (float)h;
+    float sw = align_corners ? (w > 1 ? (float)(wy - 1) / (float)(w - 1) : 0.0f) : (float)wy / (float)w;
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < C * rows; t++) {
+        int64_t c = t / rows, r = r0 + t % rows;
+        double fy = align_corners ? (double)sh * (double)r : (double)sh * ((double)r + 0.5) - 0.5;
+        if (fy < 0) fy = 0;
+        int64_t y0 = (int64_t)fy, y1 = y0 + (y0 < hy - 1);
+        float ly = (float)(fy - (double)y0);
+        const float *a = (const float *)y->data + (c * hy + y0) * wy, *b = (const float *)y->data + (c * hy + y1) * wy;
+        float *d = dst + t * w;
+        for (int64_t q = 0; q < w; q++) {
+            double fx = align_corners ? (double)sw * (double)q : (double)sw * ((double)q + 0.5) - 0.5;
+            if (fx < 0) fx = 0;
+            int64_t x0 = (int64_t)fx, x1 = x0 + (x0 < wy - 1);
+            float lx = (float)(fx - (double)x0);
+            d[q] = (1.0f - ly) * ((1.0f - lx) * a[x0] + lx * a[x1]) + ly * ((1.0f - lx) * b[x0] + lx * b[x1]);
+        }
+    }
+}
+
+/* out[k, i] += bias[k] (and ReLU) over a [K, n] block with row stride ld. */
+static void bias_relu_rows(float *out, int64_t K, int64_t n, int64_t ld, const float *bias, int relu) {
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < K; k++) {
+        float *o = out + k * ld;
+        for (int64_t i = 0; i < n; i++) {
+            float v = o[i] + bias[k];
+            o[i] = relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+}
+
+/* The head for FINAL_CONV_KERNEL 1 without the full concat and hidden maps (at 1024 x 2048 they are
+   2 x 377 MB for W48): per tile of HEAD_TILE_ROWS quarter-resolution rows, cat_t [Ccat, rows * w] =
+   y0 rows | upsampled rows of y1..3, hid_t = relu(W0 cat_t + b0), logits rows = W3 hid_t + b3.
+   y[b] [1, C_b, h_b, w_b] -> logits [1, K, h, w] (preallocated). Same sums as the full path. */
+#define HEAD_TILE_ROWS 16
+static segc_status head_tiled(const hrnet_model *m, segc_arena *arena, const segc_tensor *y, segc_tensor *logits) {
+    int64_t h = logits->shape[2], w = logits->shape[3], C = m->concat_channels, K = m->config.num_classes;
+    int64_t tile = h < HEAD_TILE_ROWS ? h : HEAD_TILE_ROWS, hidden_k = m->last_hidden.w.shape[0];
+    segc_arena_mark mark = segc_arena_get_mark(arena);
+    float *cat = segc_arena_alloc_array(arena, (size_t)(C * tile * w), sizeof(float));
+    float *hid = segc_arena_alloc_array(arena, (size_t)(hidden_k * tile * w), sizeof(float));
+    if (!cat || !hid) {
+        segc_arena_release(arena, mark);
+        return segc_fail_context(SEGC_ERR_NOMEM, "hrnet: head tiles");
+    }
+    float *out = logits->data;
+    for (int64_t r0 = 0; r0 < h; r0 += tile) {
+        int64_t rows = h - r0 < tile ? h - r0 : tile, n = rows * w, c0 = 0;
+        for (int b = 0; b < m->config.stage[NUM_STAGES - 1].num_branches; b++) {
+            int64_t cb = y[b].shape[1];
+            if (b == 0)
+                for (int64_t c = 0; c < cb; c++)
+                    memcpy(cat + c * n, (const float *)y[0].data + (c * h + r0) * w, (size_t)n * sizeof(float));
+            else upsample_rows(&y[b], h, w, m->config.align_corners, r0, r0 + rows, cat + c0 * n);
+            c0 += cb;
+        }
+        segc_sgemm(0, 0, (int)hidden_k, (int)n, (int)C, 1.0f, m->last_hidden.w.data, (int)C, cat, (int)n, 0.0f, hid,
+                   (int)n);
+        bias_relu_rows(hid, hidden_k, n, n, m->last_hidden.b.data, 1);
+        segc_sgemm(0, 0, (int)K, (int)n, (int)hidden_k, 1.0f, m->last_classifier.w.data, (int)hidden_k, hid, (int)n,
+                   0.0f, out + r0 * w, (int)(h * w));
+        bias_relu_rows(out + r0 * w, K, n, h * w, m->last_classifier.b.data, 0);
+    }
+    segc_arena_release(arena, mark);
+    return SEGC_OK;
+}
+
 /* Allocates the three later stages' outputs and layer1's, each followed by a mark, so that a stage's
    input (and everything before it) can be released as soon as the stage is done. Runs the network. */
 segc_status segc_hrnet_forward(const void *model, segc_ctx *ctx, const segc_tensor *x, segc_tensor *logits_quarter) {
@@ -304,8 +380,15 @@ segc_status segc_hrnet_forward(const void *model, segc_ctx *ctx, const segc_tens
             st = segc_tapf(ctx, &ys[s][b], "stage%d.branch%d", s + 1, b);
         if (!st) segc_arena_release(arena, after[s]);
     }
-    /* head: concat, last_layer */
+    /* head: concat, last_layer; tiled when nobody asks for the two big maps */
     segc_tensor cat, hidden;
+    if (!st && n == 1 && c->final_conv_kernel == 1 && !segc_tap_wanted(ctx, "concat") &&
+        !segc_tap_wanted(ctx, "last_layer.2")) {
+        st = head_tiled(m, arena, ys[NUM_STAGES - 1], logits_quarter);
+        if (!st) st = segc_tap(ctx, "last_layer", logits_quarter);
+        segc_arena_release(arena, start);
+        return st;
+    }
     if (!st) st = segc_tensor_new_f32(arena, &cat, 4, n, m->concat_channels, h, w);
     if (!st) st = concat_forward(m, arena, ys[NUM_STAGES - 1], &cat);
     if (!st) st = segc_tap(ctx, "concat", &cat);

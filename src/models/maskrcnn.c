@@ -11,6 +11,11 @@
 #include "ops/resize.h"
 
 static const int SIZE_DIVISIBLE = 32;   /* GeneralizedRCNNTransform.batch_images */
+/* Largest min_size / max_size accepted (so the resized long side is <= this; torchvision has no cap,
+   but 16384 px already needs ~16 GB of activations). */
+static const int MAX_RESIZED_SIDE = 16384;
+/* Largest top-n / detection count accepted (the defaults are 1000 and 100). */
+static const int MAX_TOP_N = 1 << 20;
 static const float IMAGENET_MEAN[3] = {0.485f, 0.456f, 0.406f}, IMAGENET_STD[3] = {0.229f, 0.224f, 0.225f};
 
 void segc_maskrcnn_settings_default(segc_maskrcnn_settings *s) {
@@ -124,6 +129,18 @@ static void resize_boxes(float *boxes, int64_t d, int rh, int rw, int oh, int ow
     }
 }
 
+/* Settings that would make the pass meaningless or unbounded are refused with a message. */
+static segc_status check_settings(const segc_maskrcnn_settings *s) {
+    if (s->min_size < 1 || s->max_size < 1 || s->min_size > MAX_RESIZED_SIDE || s->max_size > MAX_RESIZED_SIDE)
+        return segc_fail(SEGC_ERR_INVALID_ARG, "maskrcnn: min_size %d / max_size %d, want 1..%d", s->min_size,
+                         s->max_size, MAX_RESIZED_SIDE);
+    if (s->rpn_pre_nms_top_n < 0 || s->rpn_post_nms_top_n < 0 || s->detections_per_img < 0 ||
+        s->rpn_pre_nms_top_n > MAX_TOP_N || s->rpn_post_nms_top_n > MAX_TOP_N || s->detections_per_img > MAX_TOP_N)
+        return segc_fail(SEGC_ERR_INVALID_ARG, "maskrcnn: rpn top-n %d / %d and detections_per_img %d, want 0..%d",
+                         s->rpn_pre_nms_top_n, s->rpn_post_nms_top_n, s->detections_per_img, MAX_TOP_N);
+    return SEGC_OK;
+}
+
 segc_status segc_maskrcnn_detect(const void *model, segc_ctx *ctx, const segc_image *img,
                                  const segc_maskrcnn_settings *settings, segc_detections *out) {
     const segc_maskrcnn *m = model;
@@ -135,10 +152,12 @@ segc_status segc_maskrcnn_detect(const void *model, segc_ctx *ctx, const segc_im
     memset(out, 0, sizeof *out);
     if (!img || !img->rgb || img->width < 1 || img->height < 1)
         return segc_fail(SEGC_ERR_INVALID_ARG, "maskrcnn: empty image");
+    segc_status st = check_settings(settings);
+    if (st) return st;
     segc_arena *arena = ctx->arena;
     segc_tensor x, feats[MASKRCNN_FPN_LEVELS], proposals, pscores, boxes, scores, labels, mask_logits;
     int rh = 0, rw = 0;
-    segc_status st = transform(m, ctx, img, settings, &x, &rh, &rw);
+    st = transform(m, ctx, img, settings, &x, &rh, &rw);
     if (!st) st = maskrcnn_backbone_forward(m, ctx, &x, feats);
     if (!st) st = maskrcnn_rpn_forward(m, ctx, feats, rh, rw, (int)x.shape[2], (int)x.shape[3], settings, &proposals,
                                        &pscores);

@@ -4,6 +4,9 @@
    sam2/utils/amg.py line by line; where torch computes in float32 we do too.
    Prompts go through segc_sam2_predict one point at a time (the official code batches points_per_batch
    prompts through the decoder; every prompt is independent, so only the speed differs).
+   NMS visits equal scores in input order (ops/nms.h); torch's sort is not stable beyond 16 boxes, so when
+   masks with exactly equal scores overlap (the crop NMS scores every mask of a crop alike) the official
+   choice among them can differ.
    Not here: connected components (sam2_amg_regions.c), the image predictor itself (sam2*.c). */
 #include "models/sam2_amg.h"
 
@@ -190,7 +193,7 @@ int segc_amg_box_near_crop_edge(const int box[4], const int crop_box[4], int im_
 segc_status segc_amg_rle_decode(const char *s, int w, int h, uint8_t *mask) {
     if (!s || !mask || w < 0 || h < 0) return segc_fail(SEGC_ERR_INVALID_ARG, "rle_decode: bad arguments");
     const int64_t total = (int64_t)w * h;
-    int64_t pos = 0, m = 0, prev2 = 0, prev1 = 0;
+    int64_t pos = 0, m = 0, prev2 = 0, prev1 = 0, cx = 0, cy = 0;
     int value = 0;
     const char *p = s;
     while (*p) {
@@ -198,7 +201,8 @@ segc_status segc_amg_rle_decode(const char *s, int w, int h, uint8_t *mask) {
         int k = 0, more = 1;
         while (more) {
             const int c = *p - 48;
-            if (!*p || c < 0 || c > 63 || k > 12) return segc_fail(SEGC_ERR_FORMAT, "rle_decode: bad string at %d", (int)(p - s));
+            if (!*p || c < 0 || c > 63 || k > 12)
+                return segc_fail(SEGC_ERR_FORMAT, "rle_decode: bad string at %d", (int)(p - s));
             x |= (int64_t)(c & 0x1f) << (5 * k);
             more = c & 0x20;
             p++, k++;
@@ -207,13 +211,18 @@ segc_status segc_amg_rle_decode(const char *s, int w, int h, uint8_t *mask) {
         if (m > 2) x += prev2;
         prev2 = prev1, prev1 = x;
         m++;
-        if (x < 0 || x > total - pos) return segc_fail(SEGC_ERR_FORMAT, "rle_decode: run %lld out of range", (long long)m);
-        for (int64_t i = pos; i < pos + x; i++) mask[(i % h) * w + i / h] = (uint8_t)value;
+        if (x < 0 || x > total - pos)
+            return segc_fail(SEGC_ERR_FORMAT, "rle_decode: run %lld out of range", (long long)m);
+        for (int64_t i = 0; i < x; i++) {   /* column-major walk: (cx, cy) is pixel pos + i */
+            mask[cy * w + cx] = (uint8_t)value;
+            if (++cy == h) cy = 0, cx++;
+        }
         pos += x;
         value ^= 1;
     }
     if (pos != total)
-        return segc_fail(SEGC_ERR_FORMAT, "rle_decode: runs cover %lld of %lld pixels", (long long)pos, (long long)total);
+        return segc_fail(SEGC_ERR_FORMAT, "rle_decode: runs cover %lld of %lld pixels", (long long)pos,
+                         (long long)total);
     return SEGC_OK;
 }
 
@@ -282,7 +291,8 @@ static segc_status consider_mask(amg_run *r, const float *logits, float iou, con
     if (segc_amg_box_near_crop_edge(box, crop, W, H)) return SEGC_OK;
     const uint8_t *full = r->bin;
     if (r->full) {   /* uncrop_masks: zero padding around the crop */
-        for (int y = 0; y < hc; y++) memcpy(r->full + (int64_t)(crop[1] + y) * W + crop[0], r->bin + (int64_t)y * wc, (size_t)wc);
+        for (int y = 0; y < hc; y++)
+            memcpy(r->full + (int64_t)(crop[1] + y) * W + crop[0], r->bin + (int64_t)y * wc, (size_t)wc);
         full = r->full;
     }
     int64_t area = 0;
@@ -312,14 +322,16 @@ static segc_status consider_mask(amg_run *r, const float *logits, float iou, con
 static segc_status fill_holes_and_sprinkles(amg_run *r, segc_sam2_outputs *res) {
     segc_arena *a = r->ctx->arena;
     const int64_t S = res->low_res_logits.shape[1], H = res->mask_logits.shape[1], W = res->mask_logits.shape[2];
-    const float area = (float)r->o->min_mask_region_area;
+    const double area = r->o->min_mask_region_area;
+    /* the generator builds its SAM2ImagePredictor without mask_threshold: the predictor's default 0.0 */
+    const float predictor_threshold = 0.0f;
     for (int k = 0; k < res->num_masks; k++) {
         segc_arena_mark mark = segc_arena_get_mark(a);
         segc_tensor delta, up;
         int changed = 0;
         segc_status st = segc_tensor_new_f32(a, &delta, 4, 1, 1, S, S);
         if (!st) st = segc_amg_fill_holes_and_sprinkles(a, (const float *)res->low_res_logits.data + k * S * S, (int)S,
-                                                        (int)S, r->o->mask_threshold, area, area, delta.data, &changed);
+                                                        (int)S, predictor_threshold, area, area, delta.data, &changed);
         const segc_resize_params rp = segc_resize_params_make(SEGC_RESIZE_BILINEAR, 0);
         if (!st && changed && (st = segc_resize_new(a, &delta, &rp, H, W, &up)) == SEGC_OK) {
             float *l = (float *)res->mask_logits.data + k * H * W;
@@ -369,7 +381,8 @@ static segc_status process_crop(amg_run *r, const int crop[4], int layer) {
     segc_arena *a = r->ctx->arena;
     const segc_image *img = r->img;
     const int wc = crop[2] - crop[0], hc = crop[3] - crop[1];
-    if (wc < 1 || hc < 1) return segc_fail(SEGC_ERR_INVALID_ARG, "amg: crop %d,%d,%d,%d is empty", crop[0], crop[1], crop[2], crop[3]);
+    if (wc < 1 || hc < 1)
+        return segc_fail(SEGC_ERR_INVALID_ARG, "amg: crop %d,%d,%d,%d is empty", crop[0], crop[1], crop[2], crop[3]);
     const int whole = wc == img->width && hc == img->height;
     segc_arena_mark mark = segc_arena_get_mark(a);
     segc_status st = SEGC_OK;
@@ -383,7 +396,8 @@ static segc_status process_crop(amg_run *r, const int crop[4], int layer) {
             goto done;
         }
         for (int y = 0; y < hc; y++)
-            memcpy(view.rgb + (int64_t)y * wc * 3, img->rgb + ((int64_t)(crop[1] + y) * img->width + crop[0]) * 3, (size_t)wc * 3);
+            memcpy(view.rgb + (int64_t)y * wc * 3, img->rgb + ((int64_t)(crop[1] + y) * img->width + crop[0]) * 3,
+                   (size_t)wc * 3);
         memset(r->full, 0, (size_t)img->width * img->height);
     }
     r->bin = segc_arena_alloc_array(a, (size_t)wc * hc, 1);
@@ -460,7 +474,8 @@ segc_status segc_amg_generate(const void *model, segc_ctx *ctx, const segc_image
                               segc_amg_result *out) {
     if (!out) return segc_fail(SEGC_ERR_INVALID_ARG, "amg: NULL result");
     memset(out, 0, sizeof *out);
-    if (!model || !ctx || !ctx->arena || !img || !img->rgb) return segc_fail(SEGC_ERR_INVALID_ARG, "amg: NULL argument");
+    if (!model || !ctx || !ctx->arena || !img || !img->rgb)
+        return segc_fail(SEGC_ERR_INVALID_ARG, "amg: NULL argument");
     if (img->width < 1 || img->height < 1) return segc_fail(SEGC_ERR_INVALID_ARG, "amg: empty image");
     segc_status st = segc_amg_options_check(o);
     if (st) return st;
@@ -478,7 +493,8 @@ segc_status segc_amg_generate(const void *model, segc_ctx *ctx, const segc_image
     segc_amg_crop_boxes(img->height, img->width, o->crop_n_layers, o->crop_overlap_ratio, crops, layers);
     int64_t capacity = 0;   /* at most one record per mask of every prompt */
     for (int c = 0; c < ncrops; c++) {
-        const int64_t n = segc_amg_layer_points_per_side(o->points_per_side, layers[c], o->crop_n_points_downscale_factor);
+        const int64_t n =
+            segc_amg_layer_points_per_side(o->points_per_side, layers[c], o->crop_n_points_downscale_factor);
         capacity += n * n * AMG_MAX_MASKS;
     }
     amg_run r = {model, ctx, o, img, out, (int)capacity, NULL, NULL, NULL};

@@ -1,9 +1,10 @@
 /* sam2_amg_regions.c - small connected regions of masks, two ways: remove_small_regions of
    sam2/utils/amg.py (cv2.connectedComponentsWithStats(mask, 8) on a full-size binary mask; holes filled /
    islands removed by area), and the hole/sprinkle filling of SAM2Transforms.postprocess_masks on low-res
-   logits (sam2/utils/misc.py get_connected_components, 8-connectivity, the CUDA kernel's areas). Components are numbered 1.. in raster order of their first pixel (OpenCV's
-   block-based scan may number them otherwise; that only matters when "keep the largest" of all-small
-   islands meets two islands of exactly the same area).
+   logits (sam2/utils/misc.py get_connected_components, 8-connectivity, the CUDA kernel's areas).
+   Components are numbered 1.. in raster order of their first pixel (OpenCV's block-based scan may number
+   them otherwise; that only matters when "keep the largest" of all-small islands meets two islands of
+   exactly the same area).
    Fast path: two-pass union-find. Reference: breadth-first flood fill. */
 #include <stdint.h>
 #include <string.h>

@@ -2,7 +2,11 @@
    TwoWayTransformer (sam/transformer.py): output tokens + prompt tokens attend to the image and back,
    then the upscaled image embedding (transposed convs + high-res features) is dotted with the
    hypernetwork outputs of the mask tokens; IoU and object-score heads on their tokens.
-   Dims: T tokens (object score?, IoU, 4 mask tokens, N prompts), P = 64*64 image tokens, D = 256.
+   Many prompt sets run together (SAM2ImagePredictor._predict with batched prompts): their tokens are
+   stacked into one [T_all, D] buffer and their image keys into [B*P, D], so every linear layer is one GEMM
+   over all sets; attention stays within a set (segc_proj_attention_forward_sets).
+   Dims: B prompt sets; T tokens of a set (object score?, IoU, 4 mask tokens, N prompts), P = 64*64 image
+   tokens, D = 256.
    Not here: choosing which masks to return (sam2.c), the prompt encoder (sam2_prompt.c). */
 #include <string.h>
 

@@ -247,11 +247,12 @@ segc_status segc_reslayer_forward_into(const segc_reslayer *layer, segc_arena *a
                          (long long)shape[2], (long long)shape[3]);
     }
     segc_arena_mark mark = segc_arena_get_mark(arena);
-    /* n - 1 intermediates need min(n - 1, 2) buffers */
-    float *buf[2] = {NULL, NULL};
-    for (int k = 0; k < 2 && k < layer->num_blocks - 1; k++) {
-        buf[k] = segc_arena_alloc_array(arena, (size_t)max_numel, sizeof(float));
-        if (!buf[k]) {
+    /* blocks alternate between one scratch buffer and `out` (every intermediate has out's size), in the
+       parity that makes the last block write `out`; block i reads what block i - 1 wrote */
+    float *buf = NULL;
+    if (layer->num_blocks > 1) {
+        buf = segc_arena_alloc_array(arena, (size_t)max_numel, sizeof(float));
+        if (!buf) {
             segc_arena_release(arena, mark);
             return SEGC_ERR_NOMEM;
         }
@@ -260,12 +261,12 @@ segc_status segc_reslayer_forward_into(const segc_reslayer *layer, segc_arena *a
     for (int i = 0; i < layer->num_blocks && !st; i++) {
         const segc_resblock *b = &layer->blocks[i];
         segc_tensor next;
-        if (i == layer->num_blocks - 1) {
+        if ((layer->num_blocks - 1 - i) % 2 == 0) {
             next = *out;
         } else {
             int64_t p, q;
             segc_resblock_out_size(b, cur.shape[2], cur.shape[3], &p, &q);
-            next = segc_tensor_f32(buf[i % 2], 4, n, b->out_channels, p, q);
+            next = segc_tensor_f32(buf, 4, n, b->out_channels, p, q);
         }
         st = segc_resblock_forward_into(b, arena, &cur, &next);
         cur = next;

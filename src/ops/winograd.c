@@ -165,6 +165,7 @@ segc_status segc_winograd_conv3x3(segc_arena *scratch, const segc_tensor *x, con
                 input_tile(xd + (n * C + c) * H * W, H, W, (r / tw) * TILE - 1, (r % tw) * TILE - 1, v + c * nt + j,
                            vplane);
             }
+        /* M[xi] = U[xi] V[xi]: [K, nt] (threaded by the BLAS) */
         for (int xi = 0; xi < NXI; xi++)
             segc_sgemm(0, 0, (int)K, (int)nt, (int)C, 1.0f, u->u + xi * K * C, (int)C, v + xi * vplane, (int)nt, 0.0f,
                        m + xi * mplane, (int)nt);

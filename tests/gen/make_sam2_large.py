@@ -117,7 +117,8 @@ def main():
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     with torch.no_grad():
         pred.set_image(img)
-        out = model.forward_image(x_in["x"])
+        # the neck's own output: SAM2Base.forward_image replaces levels 0/1 by conv_s0/conv_s1 in place
+        out = model.image_encoder(x_in["x"])
     d = os.path.join(OUT, "large_taps")
     os.makedirs(d, exist_ok=True)
     stats = {}

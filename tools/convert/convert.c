@@ -1,6 +1,7 @@
 /* convert.c - the converter framework: open a checkpoint, strip its wrapper prefix (keeping only the
    model subtree), pick the architecture hook, write the common metadata, let the hook check tensors and
    describe the model, then stream every kept float tensor into the .segc file in the requested dtype.
+   The SHA-256 of the source file ("source.sha256") is computed on a second thread meanwhile.
    Implements convert.h and the helpers of arch.h; the hooks live in arch_<model>.c. */
 #include <errno.h>
 #include <fcntl.h>
