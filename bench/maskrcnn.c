@@ -1,6 +1,6 @@
 /* maskrcnn.c (bench_maskrcnn) - Mask R-CNN (torchvision maskrcnn_resnet50_fpn) forward time and peak RSS,
    segc vs torchvision, side by side in one run on the same image, weights and thread count, plus where
-   segc's time goes (backbone, RPN, box head, mask head, mask pasting).
+   segc's time goes (ResNet body, FPN, RPN, box head, mask head, mask pasting).
 
    Usage: bench_maskrcnn [CHECKPOINT.pth] [IMAGE] [ITERS]
      defaults: ../shared/weights/maskrcnn_resnet50_fpn_random_fp16.pth,
@@ -43,7 +43,8 @@ static const struct {
     const char *label, *prefix;
 } GROUPS[] = {
     {"transform", "transform."},
-    {"backbone (ResNet-50 + FPN)", "backbone."},
+    {"backbone body (ResNet-50)", "backbone.body."},
+    {"backbone FPN", "backbone.fpn."},
     {"RPN (head, decode, NMS)", "rpn."},
     {"box head (RoIAlign, fc6/7, NMS)", "roi_heads.box"},
     {"mask head (RoIAlign, 5 convs)", "roi_heads.mask"},

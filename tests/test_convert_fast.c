@@ -208,6 +208,15 @@ START_TEST(test_source_hash_thread) {
     fclose(fp);
     ck_assert_int_ne(convert_raw(garbage, out, SEGC_F32), SEGC_OK);
     ck_assert_int_ne(access(out, F_OK), 0);
+    /* inputs that cannot be mapped: named in the message */
+    fp = fopen(garbage, "wb");
+    fclose(fp);
+    ck_assert_int_eq(convert_raw(garbage, out, SEGC_F32), SEGC_ERR_FORMAT);
+    ck_assert_msg(strstr(segc_last_error(), "empty file") != NULL, "%s", segc_last_error());
+    ck_assert_int_eq(convert_raw(test_tmp_dir(), out, SEGC_F32), SEGC_ERR_IO);
+    ck_assert_msg(strstr(segc_last_error(), "not a regular file") != NULL, "%s", segc_last_error());
+    ck_assert_int_eq(convert_raw("/nonexistent-dir/in.pth", out, SEGC_F32), SEGC_ERR_IO);
+    ck_assert_msg(strstr(segc_last_error(), "/nonexistent-dir/in.pth") != NULL, "%s", segc_last_error());
     unlink(garbage);
     unlink(in);
 }

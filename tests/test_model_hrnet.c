@@ -456,6 +456,44 @@ START_TEST(test_hrnet_single_scale_ex_is_exp_of_logits) {
 }
 END_TEST
 
+
+static segc_status ignore_tap(void *user, const char *name, const segc_tensor *t) {
+    (void)user, (void)name, (void)t;
+    return SEGC_OK;
+}
+
+/* The row-tiled head (no taps wanted) equals the full head (taps wanted) at an odd size whose
+   quarter-resolution height (21) is not a multiple of the tile height. */
+START_TEST(test_hrnet_tiled_head_matches_full_head_at_odd_size) {
+    if (!converted) {
+        test_skip("hrnet: ../shared not found (set SEGC_SHARED)");
+        return;
+    }
+    segc_file *f = NULL;
+    void *model = NULL;
+    ck_assert_int_eq(segc_file_open(segc_path, &f), SEGC_OK);
+    ck_assert_int_eq(segc_hrnet_load(f, &model), SEGC_OK);
+    enum { W = 150, H = 83 };
+    static uint8_t rgb[W * H * 3];
+    for (int i = 0; i < W * H * 3; i++) rgb[i] = (uint8_t)((i * 7919u) >> 3);
+    segc_image img;
+    ck_assert_int_eq(segc_image_from_rgb(rgb, W, H, &img), SEGC_OK);
+    segc_arena arena;
+    segc_arena_init(&arena, 0);
+    segc_ctx full = segc_ctx_plain(&arena), tiled = segc_ctx_plain(&arena);
+    full.tap = ignore_tap;
+    segc_tensor a, b;
+    ck_assert_int_eq(segc_hrnet_semantic(model, &full, &img, &a), SEGC_OK);
+    ck_assert_int_eq(segc_hrnet_semantic(model, &tiled, &img, &b), SEGC_OK);
+    size_t n = (size_t)segc_tensor_numel(&a);
+    test_assert_close(b.data, a.data, n, 1e-5 * test_max_abs(a.data, n), 0, "tiled head at 150x83");
+    segc_arena_free(&arena);
+    segc_image_free(&img);
+    segc_hrnet_free(model);
+    segc_file_close(f);
+}
+END_TEST
+
 static Suite *hrnet_suite(void) {
     Suite *s = suite_create("model_hrnet");
     TCase *tc = tcase_create("hrnet");
@@ -467,6 +505,7 @@ static Suite *hrnet_suite(void) {
     tcase_add_test(tc, test_hrnet_tiny_config_matches_torch);
     tcase_add_test(tc, test_hrnet_flip_multiscale_matches_official);
     tcase_add_test(tc, test_hrnet_single_scale_ex_is_exp_of_logits);
+    tcase_add_test(tc, test_hrnet_tiled_head_matches_full_head_at_odd_size);
     suite_add_tcase(s, tc);
     return s;
 }

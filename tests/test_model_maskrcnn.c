@@ -416,7 +416,8 @@ START_TEST(test_maskrcnn_thin_and_elongated_images) {
     segc_file *f;
     void *model;
     if (!open_model(&f, &model)) return;
-    static const int sizes[][2] = {{300, 20}, {20, 300}, {4000, 8}, {8, 4000}, {1, 1}};
+    /* w, h, min_size (a single pixel at 64 px, to keep the suite fast) */
+    static const int sizes[][3] = {{300, 20, 800}, {20, 300, 800}, {4000, 8, 800}, {8, 4000, 800}, {1, 1, 64}};
     int n_classes = 0;
     segc_maskrcnn_class_names(model, &n_classes);
     segc_maskrcnn_settings s;
@@ -426,10 +427,11 @@ START_TEST(test_maskrcnn_thin_and_elongated_images) {
     segc_ctx ctx = segc_ctx_plain(&arena);
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         int w = sizes[i][0], h = sizes[i][1];
+        s.min_size = sizes[i][2];
         segc_image img;
         make_image(w, h, 0, &img);
         segc_detections d;
-        ck_assert_msg(segc_maskrcnn_detect(model, &ctx, &img, NULL, &d) == SEGC_OK, "%dx%d: %s", w, h, segc_last_error());
+        ck_assert_msg(segc_maskrcnn_detect(model, &ctx, &img, &s, &d) == SEGC_OK, "%dx%d: %s", w, h, segc_last_error());
         printf("maskrcnn %dx%d image: %d detections\n", w, h, d.count);
         check_well_formed(&d, w, h, &s, n_classes ? n_classes : 91);
         ck_assert_int_eq(segc_arena_reset(&arena), SEGC_OK);

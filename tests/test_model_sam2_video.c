@@ -1,13 +1,14 @@
 /* test_model_sam2_video.c - SAM 2.1 Hiera-tiny video tracking against the authors' SAM2VideoPredictor:
-   converts ../shared/weights/sam2.1_hiera_tiny_random_bf16.pt once per run and replays the two runs of
+   converts ../shared/weights/sam2.1_hiera_tiny_random_bf16.pt once per run and replays the three runs of
    tests/gen/fixtures_sam2_video.py (tests/data/sam2_video/) on the 8 frames of
    ../shared/reference/sam2.1_tiny/video_bedroom: a forward propagation (object 1 clicked on frame 0,
-   object 2 boxed on frame 2) and a reverse one (clicks on frame 6, box on frame 7), comparing every
-   processed frame: frame order, object scores, object pointers, sampled low-res logits and their stats,
+   object 2 boxed on frame 2), a reverse one (clicks on frame 6, box on frame 7) and a mask prompt
+   (add_new_mask on frame 3, then frame 4), comparing every
+   processed frame: frame order, object scores, sampled low-res logits and their stats,
    video-resolution masks. Also: the frame loader (PIL bicubic) bit for bit, bad input.
    Time: a tracked frame costs the Hiera encoder plus two memory attentions over up to 7 memory frames
-   (seconds on 2 cores), so by default the forward run stops after 4 frames (covering tracking before,
-   on and after object 2's prompt frame) and the reverse run after 3; SEGC_TEST_FULL=1 replays all 8 + 7.
+   (seconds on 2 cores), so by default the forward run stops after 3 frames (object 2 tracked before its
+   prompt frame, both prompt frames) and the reverse run after 2; SEGC_TEST_FULL=1 replays all 8 + 7.
    Tolerances: the tracker chains 8 frames of fp32 transformer + memory (bf16-rounded memory features, where
    one ulp flip changes a value by 2^-8 relative); 1e-3 * max|logits| for logits and 1e-3 for scores /
    pointers (abs + rel) hold with margin on this clip; masks >= 99.9 % identical. */
@@ -153,6 +154,7 @@ typedef struct prompt_spec {
     segc_sam2_point pts[2];
     int has_box;
     float box[4];
+    int mask_rect[4];   /* x0, y0, x1, y1 of a rectangle mask prompt when x1 > 0 */
 } prompt_spec;
 
 /* One fixture run: prompts, propagation, frame-by-frame comparison. */
@@ -174,10 +176,23 @@ static void run_fixture(const char *run, const prompt_spec *p, int np, int rever
     segc_arena arena;
     segc_arena_init(&arena, 0);
     segc_ctx ctx = segc_ctx_plain(&arena);
-    for (int i = 0; i < np; i++)
+    for (int i = 0; i < np; i++) {
+        if (p[i].mask_rect[2] > 0) {
+            int h, w;
+            segc_sam2_video_size(s, &h, &w);
+            uint8_t *mk = calloc((size_t)h * w, 1);
+            ck_assert_ptr_nonnull(mk);
+            for (int y = p[i].mask_rect[1]; y < p[i].mask_rect[3]; y++)
+                for (int x = p[i].mask_rect[0]; x < p[i].mask_rect[2]; x++) mk[y * w + x] = 1;
+            ck_assert_msg(segc_sam2_video_add_mask(s, &ctx, p[i].frame, p[i].obj, mk, NULL) == SEGC_OK, "%s",
+                          segc_last_error());
+            free(mk);
+            continue;
+        }
         ck_assert_msg(segc_sam2_video_add_prompt(s, &ctx, p[i].frame, p[i].obj, p[i].pts, p[i].npts,
                                                  p[i].has_box ? p[i].box : NULL, NULL) == SEGC_OK,
                       "%s", segc_last_error());
+    }
     run_ref r = {0};
     load_ref(run, &r);
     r.state = s;
@@ -200,14 +215,20 @@ static void run_fixture(const char *run, const prompt_spec *p, int np, int rever
 START_TEST(test_video_forward_two_objects) {
     const prompt_spec p[2] = {{.frame = 0, .obj = 1, .npts = 1, .pts = {{200.0f, 130.0f, 1}}},
                               {.frame = 2, .obj = 2, .has_box = 1, .box = {250.0f, 140.0f, 420.0f, 260.0f}}};
-    run_fixture("fwd", p, 2, 0, 3);
+    run_fixture("fwd", p, 2, 0, 2);
 }
 END_TEST
 
 START_TEST(test_video_reverse_two_objects) {
     const prompt_spec p[2] = {{.frame = 6, .obj = 1, .npts = 2, .pts = {{120.0f, 200.0f, 1}, {60.0f, 60.0f, 0}}},
                               {.frame = 7, .obj = 2, .has_box = 1, .box = {20.0f, 120.0f, 200.0f, 260.0f}}};
-    run_fixture("rev", p, 2, 1, 2);
+    run_fixture("rev", p, 2, 1, 1);
+}
+END_TEST
+
+START_TEST(test_video_mask_prompt) {
+    const prompt_spec p[1] = {{.frame = 3, .obj = 5, .mask_rect = {100, 50, 300, 200}}};
+    run_fixture("msk", p, 1, 0, 1);
 }
 END_TEST
 
@@ -352,6 +373,7 @@ static Suite *video_suite(void) {
     tcase_add_test(tc, test_video_rejects_bad_input);
     tcase_add_test(tc, test_video_forward_two_objects);
     tcase_add_test(tc, test_video_reverse_two_objects);
+    tcase_add_test(tc, test_video_mask_prompt);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -263,27 +263,39 @@ static segc_status concat_forward(const hrnet_model *m, segc_arena *arena, const
     return st;
 }
 
-/* Rows [r0, r1) of the bilinear resize (F.interpolate, size=(h, w)) of y [1, C, hy, wy]: dst [C, r1 - r0, w].
-   The taps follow area_pixel_compute_scale / _source_index as src/ops/resize.c does. */
-static void upsample_rows(const segc_tensor *y, int64_t h, int64_t w, int align_corners, int64_t r0, int64_t r1,
-                          float *dst) {
+/* Bilinear taps along one axis of F.interpolate(size=out) for an input of `in`: index pairs and the
+   weight of the second, following area_pixel_compute_scale / _source_index as src/ops/resize.c does. */
+typedef struct axis_taps {
+    int64_t *i0, *i1;
+    float *l;
+} axis_taps;
+
+static void compute_taps(int64_t in, int64_t out, int align_corners, axis_taps *t) {
+    float scale = align_corners ? (out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f) : (float)in / (float)out;
+    for (int64_t o = 0; o < out; o++) {
+        double f = align_corners ? (double)scale * (double)o : (double)scale * ((double)o + 0.5) - 0.5;
+        if (f < 0) f = 0;
+        t->i0[o] = (int64_t)f;
+        t->i1[o] = t->i0[o] + (t->i0[o] < in - 1);
+        t->l[o] = (float)(f - (double)t->i0[o]);
+    }
+}
+
+/* Rows [r0, r1) of the bilinear resize of y [1, C, hy, wy] with the given row / column taps:
+   dst [C, r1 - r0, w]. */
+static void upsample_rows(const segc_tensor *y, const axis_taps *ty, const axis_taps *tx, int64_t w, int64_t r0,
+                          int64_t r1, float *dst) {
     int64_t C = y->shape[1], hy = y->shape[2], wy = y->shape[3], rows = r1 - r0;
-    float sh = align_corners ? (h > 1 ? (float)(hy - 1) / (float)(h - 1) : 0.0f) : (float)hy / (float)h;
-    float sw = align_corners ? (w > 1 ? (float)(wy - 1) / (float)(w - 1) : 0.0f) : (float)wy / (float)w;
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < C * rows; t++) {
         int64_t c = t / rows, r = r0 + t % rows;
-        double fy = align_corners ? (double)sh * (double)r : (double)sh * ((double)r + 0.5) - 0.5;
-        if (fy < 0) fy = 0;
-        int64_t y0 = (int64_t)fy, y1 = y0 + (y0 < hy - 1);
-        float ly = (float)(fy - (double)y0);
-        const float *a = (const float *)y->data + (c * hy + y0) * wy, *b = (const float *)y->data + (c * hy + y1) * wy;
+        float ly = ty->l[r];
+        const float *a = (const float *)y->data + (c * hy + ty->i0[r]) * wy;
+        const float *b = (const float *)y->data + (c * hy + ty->i1[r]) * wy;
         float *d = dst + t * w;
         for (int64_t q = 0; q < w; q++) {
-            double fx = align_corners ? (double)sw * (double)q : (double)sw * ((double)q + 0.5) - 0.5;
-            if (fx < 0) fx = 0;
-            int64_t x0 = (int64_t)fx, x1 = x0 + (x0 < wy - 1);
-            float lx = (float)(fx - (double)x0);
+            int64_t x0 = tx->i0[q], x1 = tx->i1[q];
+            float lx = tx->l[q];
             d[q] = (1.0f - ly) * ((1.0f - lx) * a[x0] + lx * a[x1]) + ly * ((1.0f - lx) * b[x0] + lx * b[x1]);
         }
     }
@@ -310,21 +322,36 @@ static segc_status head_tiled(const hrnet_model *m, segc_arena *arena, const seg
     int64_t h = logits->shape[2], w = logits->shape[3], C = m->concat_channels, K = m->config.num_classes;
     int64_t tile = h < HEAD_TILE_ROWS ? h : HEAD_TILE_ROWS, hidden_k = m->last_hidden.w.shape[0];
     segc_arena_mark mark = segc_arena_get_mark(arena);
+    int nb = m->config.stage[NUM_STAGES - 1].num_branches;
     float *cat = segc_arena_alloc_array(arena, (size_t)(C * tile * w), sizeof(float));
     float *hid = segc_arena_alloc_array(arena, (size_t)(hidden_k * tile * w), sizeof(float));
-    if (!cat || !hid) {
+    /* per branch: row taps (h) and column taps (w) of its upsampling to h x w */
+    axis_taps ty[SEGC_HRNET_MAX_BRANCHES], tx[SEGC_HRNET_MAX_BRANCHES];
+    int ok = cat && hid;
+    for (int b = 1; b < nb && ok; b++) {
+        axis_taps *t[2] = {&ty[b], &tx[b]};
+        for (int k = 0; k < 2 && ok; k++) {
+            int64_t len = k ? w : h;
+            t[k]->i0 = segc_arena_alloc_array(arena, (size_t)len, sizeof(int64_t));
+            t[k]->i1 = segc_arena_alloc_array(arena, (size_t)len, sizeof(int64_t));
+            t[k]->l = segc_arena_alloc_array(arena, (size_t)len, sizeof(float));
+            ok = t[k]->i0 && t[k]->i1 && t[k]->l;
+            if (ok) compute_taps(y[b].shape[2 + k], len, m->config.align_corners, t[k]);
+        }
+    }
+    if (!ok) {
         segc_arena_release(arena, mark);
         return segc_fail_context(SEGC_ERR_NOMEM, "hrnet: head tiles");
     }
     float *out = logits->data;
     for (int64_t r0 = 0; r0 < h; r0 += tile) {
         int64_t rows = h - r0 < tile ? h - r0 : tile, n = rows * w, c0 = 0;
-        for (int b = 0; b < m->config.stage[NUM_STAGES - 1].num_branches; b++) {
+        for (int b = 0; b < nb; b++) {
             int64_t cb = y[b].shape[1];
             if (b == 0)
                 for (int64_t c = 0; c < cb; c++)
                     memcpy(cat + c * n, (const float *)y[0].data + (c * h + r0) * w, (size_t)n * sizeof(float));
-            else upsample_rows(&y[b], h, w, m->config.align_corners, r0, r0 + rows, cat + c0 * n);
+            else upsample_rows(&y[b], &ty[b], &tx[b], w, r0, r0 + rows, cat + c0 * n);
             c0 += cb;
         }
         segc_sgemm(0, 0, (int)hidden_k, (int)n, (int)C, 1.0f, m->last_hidden.w.data, (int)C, cat, (int)n, 0.0f, hid,

@@ -15,7 +15,7 @@
 
 #define SAM2_LOW_RES_CLAMP 32.0f   /* predict(): torch.clamp(low_res_masks, -32.0, 32.0) */
 #define SAM2_MASK_THRESHOLD 0.0f   /* SAM2ImagePredictor mask_threshold */
-#define SAM2_BATCH_CHUNK 8         /* prompt sets per decoder pass inside predict_batch */
+#define SAM2_BATCH_CHUNK 16        /* prompt sets per decoder pass inside predict_batch */
 
 static segc_status get_int(const segc_file *f, const char *key, int lo, int hi, int *out) {
     int64_t v;

@@ -74,8 +74,9 @@ segc_status segc_sam2_predict(const void *model, segc_ctx *ctx, const segc_sam2_
 
 /* B prompt sets on one embedding, as SAM2ImagePredictor._predict with batched prompts [B, N, 2] (what
    SAM2AutomaticMaskGenerator does with points_per_batch): out[b] equals segc_sam2_predict(&prompts[b])
-   up to float rounding (~1e-6 relative), but the decoder runs over the sets together (one GEMM over the
-   tokens of all sets; sets without a mask input share the first image projection), in chunks of 8 sets.
+   up to float rounding (~1e-6 relative), but the decoder runs the sets together: when no set has a mask
+   input, the first block's token side is one GEMM per linear over the tokens of all sets and projects the
+   image once (chunks of 16 sets); the rest is per set. Saves ~10% of the decoder's work per set.
    Sets may differ in their number of points, box and mask input. All sets are checked before any work
    (the message names the bad set). out[0..B) come from ctx->arena like predict's outputs: with
    want_logits each set keeps [K, H, W] floats, so size B to the memory (the automatic mask generator:

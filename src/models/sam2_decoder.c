@@ -3,8 +3,10 @@
    then the upscaled image embedding (transposed convs + high-res features) is dotted with the
    hypernetwork outputs of the mask tokens; IoU and object-score heads on their tokens.
    Many prompt sets run together (SAM2ImagePredictor._predict with batched prompts): their tokens are
-   stacked into one [T_all, D] buffer and their image keys into [B*P, D], so every linear layer is one GEMM
-   over all sets; attention stays within a set (segc_proj_attention_forward_sets).
+   stacked into one [T_all, D] buffer; when no set has a mask input their image keys are equal, so the
+   token side of block 0 (self-attention, token->image attention with the image projected once, MLP) runs
+   for all sets as one GEMM per linear. The rest updates each set's own copy of the image tokens, set by
+   set, so one set's [P, D] buffers stay in cache.
    Dims: B prompt sets; T tokens of a set (object score?, IoU, 4 mask tokens, N prompts), P = 64*64 image
    tokens, D = 256.
    Not here: choosing which masks to return (sam2.c), the prompt encoder (sam2_prompt.c). */
@@ -98,62 +100,78 @@ static segc_status residual_norm(float *x, const float *y, int64_t rows, int64_t
     return segc_layer_norm_rows(x, rows, D, w, b, SAM2_DEC_LN_EPS, x);
 }
 
-/* TwoWayTransformer over B prompt sets at once: queries [T_all, D] (set b owns rows tok_off[b]..tok_off[b+1];
-   they start as the tokens, which are also query_pe), keys [B*P, D] (image + dense prompt per set) with
-   key_pe [P, D] shared; queries and keys updated in place. Every linear runs once over the rows of all
-   sets. shared_keys: the sets' keys are equal (no mask input), so the first token->image attention
-   projects the image once for all sets. */
-static segc_status two_way(const sam2_model *m, segc_arena *arena, int B, const int64_t *tok_off, float *queries,
-                           const float *query_pe, float *keys, const float *key_pe, int64_t P, int shared_keys) {
-    const int64_t D = m->cfg.d_model, T = tok_off[B], BP = (int64_t)B * P;
+/* Token side of TwoWayAttentionBlock l for B sets at once: self-attention, token->image attention and
+   the MLP, each with its residual (none in layer 0: skip_first_layer_pe) and norm. queries [T, D] (set b
+   owns rows tok_off[b]..tok_off[b+1]), query_pe [T, D]; keys / kpe (= keys + key_pe) [Pk, D], read by
+   every set when key_off is NULL; qpe, out_t: scratch [T, D]. */
+static segc_status layer_tokens(const sam2_model *m, segc_arena *arena, int l, int B, const int64_t *tok_off,
+                                float *queries, const float *query_pe, const segc_tensor *keys,
+                                const segc_tensor *kpe, const int64_t *key_off, float *qpe, float *out_t) {
+    const int64_t D = m->cfg.d_model, T = tok_off[B];
+    const sam2_twoway_layer *L = &m->layers[l];
+    segc_tensor Q = segc_tensor_f32(queries, 2, T, D, 0, 0), Qpe = segc_tensor_f32(qpe, 2, T, D, 0, 0),
+                O = segc_tensor_f32(out_t, 2, T, D, 0, 0);
+    segc_status st;
+    if (l == 0) {   /* skip_first_layer_pe: no PE and no residual */
+        if ((st = segc_proj_attention_forward_sets(arena, &L->self_attn, B, &Q, tok_off, &Q, &Q, tok_off, &O))) return st;
+        memcpy(queries, out_t, (size_t)(T * D) * sizeof(float));
+        if ((st = segc_layer_norm_rows(queries, T, D, &L->norm_w[0], &L->norm_b[0], SAM2_DEC_LN_EPS, queries))) return st;
+    } else {
+        add_into(queries, query_pe, T * D, qpe);
+        if ((st = segc_proj_attention_forward_sets(arena, &L->self_attn, B, &Qpe, tok_off, &Qpe, &Q, tok_off, &O)) ||
+            (st = residual_norm(queries, out_t, T, D, &L->norm_w[0], &L->norm_b[0])))
+            return st;
+    }
+    /* tokens attend to the image */
+    add_into(queries, query_pe, T * D, qpe);
+    if ((st = segc_proj_attention_forward_sets(arena, &L->cross_t2i, B, &Qpe, tok_off, kpe, keys, key_off, &O)) ||
+        (st = residual_norm(queries, out_t, T, D, &L->norm_w[1], &L->norm_b[1])) ||
+        (st = segc_mlp_forward(arena, &L->mlp, &Q, &O)))
+        return st;
+    return residual_norm(queries, out_t, T, D, &L->norm_w[2], &L->norm_b[2]);
+}
+
+/* Image side of block l for one set: keys [P, D] attend to its T tokens (residual + norm), then
+   kpe = keys + key_pe for the next attention. qpe [T, D], out_p [P, D] scratch. */
+static segc_status layer_image(const sam2_model *m, segc_arena *arena, int l, int64_t T, const float *queries,
+                               const float *query_pe, float *keys, float *kpe, const float *key_pe, int64_t P,
+                               float *qpe, float *out_p) {
+    const int64_t D = m->cfg.d_model, q_rows[2] = {0, P}, k_rows[2] = {0, T};
+    const sam2_twoway_layer *L = &m->layers[l];
+    segc_tensor Q = segc_tensor_f32((float *)queries, 2, T, D, 0, 0), Qpe = segc_tensor_f32(qpe, 2, T, D, 0, 0),
+                Kpe = segc_tensor_f32(kpe, 2, P, D, 0, 0), O = segc_tensor_f32(out_p, 2, P, D, 0, 0);
+    add_into(queries, query_pe, T * D, qpe);
+    segc_status st = segc_proj_attention_forward_sets(arena, &L->cross_i2t, 1, &Kpe, q_rows, &Qpe, &Q, k_rows, &O);
+    if (st == SEGC_OK) st = residual_norm(keys, out_p, P, D, &L->norm_w[3], &L->norm_b[3]);
+    if (st == SEGC_OK) add_into(keys, key_pe, P * D, kpe);
+    return st;
+}
+
+/* TwoWayTransformer of one set: queries [T, D] (starting as the tokens, which are also query_pe), keys
+   [P, D] (image + dense prompt) with key_pe [P, D]; both updated in place. layer0_tokens_done: the token
+   side of block 0 was already run (for many sets at once on shared keys). */
+static segc_status two_way_set(const sam2_model *m, segc_arena *arena, int64_t T, float *queries, const float *query_pe,
+                               float *keys, const float *key_pe, int64_t P, int layer0_tokens_done) {
+    const int64_t D = m->cfg.d_model, rows[2] = {0, T};
     segc_arena_mark mark = segc_arena_get_mark(arena);
     segc_status st;
     segc_tensor qpe, kpe, out_t, out_p;
-    int64_t *key_off = segc_arena_alloc_array(arena, (size_t)B + 1, sizeof(int64_t));
-    if (!key_off) return segc_fail(SEGC_ERR_NOMEM, "sam2 decoder: out of memory");
-    for (int b = 0; b <= B; b++) key_off[b] = b * P;
-    if ((st = segc_tensor_new_f32(arena, &qpe, 2, T, D, 0, 0)) || (st = segc_tensor_new_f32(arena, &kpe, 2, BP, D, 0, 0)) ||
+    if ((st = segc_tensor_new_f32(arena, &qpe, 2, T, D, 0, 0)) || (st = segc_tensor_new_f32(arena, &kpe, 2, P, D, 0, 0)) ||
         (st = segc_tensor_new_f32(arena, &out_t, 2, T, D, 0, 0)) ||
-        (st = segc_tensor_new_f32(arena, &out_p, 2, BP, D, 0, 0)))
+        (st = segc_tensor_new_f32(arena, &out_p, 2, P, D, 0, 0)))
         goto done;
-    segc_tensor Q = segc_tensor_f32(queries, 2, T, D, 0, 0), K = segc_tensor_f32(keys, 2, BP, D, 0, 0);
-    /* keys + key_pe of every set */
-    for (int b = 0; b < B; b++) add_into(keys + b * P * D, key_pe, P * D, (float *)kpe.data + b * P * D);
+    segc_tensor K = segc_tensor_f32(keys, 2, P, D, 0, 0);
+    add_into(keys, key_pe, P * D, kpe.data);
     for (int l = 0; l < m->cfg.dec_depth; l++) {
-        const sam2_twoway_layer *L = &m->layers[l];
-        if (l == 0) {   /* skip_first_layer_pe: no PE and no residual */
-            if ((st = segc_proj_attention_forward_sets(arena, &L->self_attn, B, &Q, tok_off, &Q, &Q, tok_off, &out_t)))
-                goto done;
-            memcpy(queries, out_t.data, (size_t)(T * D) * sizeof(float));
-            if ((st = segc_layer_norm_rows(queries, T, D, &L->norm_w[0], &L->norm_b[0], SAM2_DEC_LN_EPS, queries)))
-                goto done;
-        } else {
-            add_into(queries, query_pe, T * D, qpe.data);
-            if ((st = segc_proj_attention_forward_sets(arena, &L->self_attn, B, &qpe, tok_off, &qpe, &Q, tok_off,
-                                                       &out_t)) != SEGC_OK)
-                goto done;
-            if ((st = residual_norm(queries, out_t.data, T, D, &L->norm_w[0], &L->norm_b[0])) != SEGC_OK) goto done;
-        }
-        /* tokens attend to the image (equal keys of all sets: the first set's rows, read by every set) */
-        add_into(queries, query_pe, T * D, qpe.data);
-        const int share = shared_keys && l == 0;
-        segc_tensor kpe_v = segc_tensor_f32(kpe.data, 2, share ? P : BP, D, 0, 0),
-                    k_v = segc_tensor_f32(keys, 2, share ? P : BP, D, 0, 0);
-        if ((st = segc_proj_attention_forward_sets(arena, &L->cross_t2i, B, &qpe, tok_off, &kpe_v, &k_v,
-                                                   share ? NULL : key_off, &out_t)) != SEGC_OK)
+        if (!(l == 0 && layer0_tokens_done) &&
+            (st = layer_tokens(m, arena, l, 1, rows, queries, query_pe, &K, &kpe, NULL, qpe.data, out_t.data)))
             goto done;
-        if ((st = residual_norm(queries, out_t.data, T, D, &L->norm_w[1], &L->norm_b[1])) != SEGC_OK) goto done;
-        if ((st = segc_mlp_forward(arena, &L->mlp, &Q, &out_t)) != SEGC_OK) goto done;
-        if ((st = residual_norm(queries, out_t.data, T, D, &L->norm_w[2], &L->norm_b[2])) != SEGC_OK) goto done;
-        /* the image attends to the tokens (keys unchanged since kpe was formed) */
-        add_into(queries, query_pe, T * D, qpe.data);
-        if ((st = segc_proj_attention_forward_sets(arena, &L->cross_i2t, B, &kpe, key_off, &qpe, &Q, tok_off, &out_p)))
+        if ((st = layer_image(m, arena, l, T, queries, query_pe, keys, kpe.data, key_pe, P, qpe.data, out_p.data)))
             goto done;
-        if ((st = residual_norm(keys, out_p.data, BP, D, &L->norm_w[3], &L->norm_b[3])) != SEGC_OK) goto done;
-        for (int b = 0; b < B; b++) add_into(keys + b * P * D, key_pe, P * D, (float *)kpe.data + b * P * D);
     }
     add_into(queries, query_pe, T * D, qpe.data);
-    if ((st = segc_proj_attention_forward_sets(arena, &m->final_attn, B, &qpe, tok_off, &kpe, &K, key_off, &out_t)))
+    segc_tensor O = segc_tensor_f32(out_t.data, 2, T, D, 0, 0);
+    if ((st = segc_proj_attention_forward_sets(arena, &m->final_attn, 1, &qpe, rows, &kpe, &K, NULL, &O)) != SEGC_OK)
         goto done;
     st = residual_norm(queries, out_t.data, T, D, &m->norm_final_w, &m->norm_final_b);
 done:
@@ -229,6 +247,22 @@ done:
     return st;
 }
 
+/* keys [P, D] of one set: image embedding + dense prompt (dense NULL or no data: no_mask_embed), as tokens.
+   scratch [D, P]. */
+static void initial_keys(const sam2_model *m, const segc_sam2_embedding *emb, const segc_tensor *dense, float *scratch,
+                         float *keys) {
+    const int64_t D = m->cfg.d_model, P = emb->image_embed.shape[2] * emb->image_embed.shape[3];
+    if (dense && dense->data) {
+        add_into(emb->image_embed.data, dense->data, D * P, scratch);
+        segc_chw_to_tokens(scratch, D, P, keys);
+        return;
+    }
+    segc_chw_to_tokens(emb->image_embed.data, D, P, keys);
+    const float *nm = m->no_mask_embed.data;
+    for (int64_t p = 0; p < P; p++)
+        for (int64_t ch = 0; ch < D; ch++) keys[p * D + ch] += nm[ch];
+}
+
 segc_status sam2_decoder_forward_batch(const sam2_model *m, segc_ctx *ctx, const segc_sam2_embedding *emb, int B,
                                        const segc_tensor *sparse, const segc_tensor *dense, segc_tensor *all_masks,
                                        float *iou, float *obj_score, segc_tensor *mask_tokens_out) {
@@ -246,54 +280,65 @@ segc_status sam2_decoder_forward_batch(const sam2_model *m, segc_ctx *ctx, const
     segc_arena_mark mark = segc_arena_get_mark(arena);
     int64_t *tok_off = segc_arena_alloc_array(arena, (size_t)B + 1, sizeof(int64_t));
     if (!tok_off) return segc_fail(SEGC_ERR_NOMEM, "sam2 decoder: out of memory");
-    int shared_keys = 1;
+    int shared = B > 1;   /* sets without mask input have equal keys */
     tok_off[0] = 0;
     for (int b = 0; b < B; b++) {
         tok_off[b + 1] = tok_off[b] + s + 1 + NT + sparse[b].shape[0];
-        shared_keys &= !(dense && dense[b].data);
+        shared &= !(dense && dense[b].data);
     }
     const int64_t T = tok_off[B];
-    segc_tensor tokens, queries, keys, src_map, up, hyper;
+    segc_tensor tokens, queries, keys, keys0, scratch, up, hyper;
     if ((st = segc_tensor_new_f32(arena, &tokens, 2, T, D, 0, 0)) ||
         (st = segc_tensor_new_f32(arena, &queries, 2, T, D, 0, 0)) ||
-        (st = segc_tensor_new_f32(arena, &keys, 2, B * P, D, 0, 0)) ||
-        (st = segc_tensor_new_f32(arena, &src_map, 4, 1, D, E, E)) ||
+        (st = segc_tensor_new_f32(arena, &keys, 2, P, D, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &keys0, 2, shared ? P : 1, D, 0, 0)) ||
+        (st = segc_tensor_new_f32(arena, &scratch, 2, P > T ? P : T, D, 0, 0)) ||
         (st = segc_tensor_new_f32(arena, &hyper, 3, B, NT, D8, 0)))
         goto done;
-    for (int b = 0; b < B; b++) {
-        /* tokens of set b = [obj_score_token, iou_token, mask_tokens, sparse] */
-        float *tk = (float *)tokens.data + tok_off[b] * D, *kd = (float *)keys.data + b * P * D;
+    for (int b = 0; b < B; b++) {   /* tokens of set b = [obj_score_token, iou_token, mask_tokens, sparse] */
+        float *tk = (float *)tokens.data + tok_off[b] * D;
         const int64_t N = sparse[b].shape[0];
         if (s) memcpy(tk, m->obj_score_token.data, (size_t)D * sizeof(float));
         memcpy(tk + s * D, m->iou_token.data, (size_t)D * sizeof(float));
         memcpy(tk + (s + 1) * D, m->mask_tokens.data, (size_t)(NT * D) * sizeof(float));
         if (N > 0) memcpy(tk + (s + 1 + NT) * D, sparse[b].data, (size_t)(N * D) * sizeof(float));
-        /* keys of set b = image embedding + dense prompt, as tokens */
-        if (dense && dense[b].data) {
-            add_into(emb->image_embed.data, dense[b].data, D * P, src_map.data);
-            segc_chw_to_tokens(src_map.data, D, P, kd);
-        } else if (b > 0 && shared_keys) {
-            memcpy(kd, keys.data, (size_t)(P * D) * sizeof(float));
-        } else {
-            segc_chw_to_tokens(emb->image_embed.data, D, P, kd);
-            const float *nm = m->no_mask_embed.data;
-            for (int64_t p = 0; p < P; p++)
-                for (int64_t ch = 0; ch < D; ch++) kd[p * D + ch] += nm[ch];
-        }
     }
     memcpy(queries.data, tokens.data, (size_t)(T * D) * sizeof(float));
-    if ((st = two_way(m, arena, B, tok_off, queries.data, tokens.data, keys.data, m->dense_pe.data, P, shared_keys)))
-        goto done;
-    if (B == 1) {
-        segc_tensor hs_t = segc_tensor_f32(queries.data, 3, 1, T, D, 0), keys_t = segc_tensor_f32(keys.data, 3, 1, P, D, 0);
-        if ((st = segc_tap(ctx, "sam_mask_decoder.transformer.queries", &hs_t)) ||
-            (st = segc_tap(ctx, "sam_mask_decoder.transformer.keys", &keys_t)))
-            goto done;
-    }
-    if ((st = heads(m, arena, B, tok_off, queries.data, hyper.data, iou, obj_score, mask_tokens_out->data))) goto done;
-    for (int b = 0; b < B && st == SEGC_OK; b++) {
+    if (shared) {   /* block 0's token side for all sets at once: the image is projected once */
         segc_arena_mark m2 = segc_arena_get_mark(arena);
-        segc_tokens_to_chw((float *)keys.data + b * P * D, P, D, NULL, src_map.data);
+        segc_tensor kpe0, qpe, out_t;
+        initial_keys(m, emb, NULL, scratch.data, keys0.data);
+        if ((st = segc_tensor_new_f32(arena, &kpe0, 2, P, D, 0, 0)) == SEGC_OK &&
+            (st = segc_tensor_new_f32(arena, &qpe, 2, T, D, 0, 0)) == SEGC_OK &&
+            (st = segc_tensor_new_f32(arena, &out_t, 2, T, D, 0, 0)) == SEGC_OK) {
+            add_into(keys0.data, m->dense_pe.data, P * D, kpe0.data);
+            st = layer_tokens(m, arena, 0, B, tok_off, queries.data, tokens.data, &keys0, &kpe0, NULL, qpe.data,
+                              out_t.data);
+        }
+        segc_arena_release(arena, m2);
+        if (st != SEGC_OK) goto done;
+    }
+    /* then each set on its own copy of the image tokens (keeps one set's keys in cache) */
+    for (int b = 0; b < B && st == SEGC_OK; b++) {
+        float *q = (float *)queries.data + tok_off[b] * D;
+        const int64_t Tb = tok_off[b + 1] - tok_off[b], rows[2] = {0, Tb};
+        if (shared) memcpy(keys.data, keys0.data, (size_t)(P * D) * sizeof(float));
+        else initial_keys(m, emb, dense ? &dense[b] : NULL, scratch.data, keys.data);
+        if ((st = two_way_set(m, arena, Tb, q, (float *)tokens.data + tok_off[b] * D, keys.data, m->dense_pe.data, P,
+                              shared)))
+            break;
+        if (B == 1) {
+            segc_tensor hs_t = segc_tensor_f32(q, 3, 1, Tb, D, 0), keys_t = segc_tensor_f32(keys.data, 3, 1, P, D, 0);
+            if ((st = segc_tap(ctx, "sam_mask_decoder.transformer.queries", &hs_t)) ||
+                (st = segc_tap(ctx, "sam_mask_decoder.transformer.keys", &keys_t)))
+                break;
+        }
+        if ((st = heads(m, arena, 1, rows, q, (float *)hyper.data + b * NT * D8, iou + b * NT, obj_score + b,
+                        (float *)mask_tokens_out->data + b * NT * D)))
+            break;
+        segc_arena_mark m2 = segc_arena_get_mark(arena);
+        segc_tokens_to_chw(keys.data, P, D, NULL, scratch.data);
+        segc_tensor src_map = segc_tensor_f32(scratch.data, 4, 1, D, E, E);
         if ((st = upscale(m, arena, &src_map, emb, &up)) == SEGC_OK && B == 1)
             st = segc_tap(ctx, "sam_mask_decoder.upscaled", &up);
         /* masks[b][4, S4*S4] = hyper_in[4, D/8] @ up[D/8, S4*S4] */

@@ -30,13 +30,15 @@ Runs (2 objects each; object ids are client ids):
        propagate_in_video() forward from frame 0 (obj 2 is tracked on frames 0-1 before its prompt frame).
   rev: reset_state; obj 1 = clicks (120, 200, +) and (60, 60, -) on frame 6, obj 2 = box (20, 120, 200, 260) on
        frame 7; propagate_in_video(reverse=True) from frame 6 down to 0.
+  msk: reset_state; obj 5 = mask prompt (add_new_mask) of the rectangle 100 <= x < 300, 50 <= y < 200 on
+       frame 3; propagate_in_video(max_frame_num_to_track=1): frames 3 and 4.
 Per run, per processed frame (in processing order) and object:
   <run>_frames.npy       int32 [F]              frame index in processing order
   <run>_scores.npy       float32 [F, O]         object_score_logits
   <run>_logits.npy       float32 [F, O, 64, 64] stored low-res pred_masks [::4, ::4] (after hole filling)
   <run>_stats.npy        float32 [F, O, 4]      max|x|, sum(x), count(x > 0) of the full 256x256 logits, obj_ptr L2
   <run>_masks.npy        uint8 [F, O, ceil(H*W/8)] np.packbits of the video-resolution mask (> 0), H=270, W=480
-  <run>_ptr.npy          float32 [F, O, 256]    object pointer
+  <run>_ptr.npy          float32 [F, O, 256]    object pointer (diagnostics; the C API does not expose it)
 Frames (load_video_frames as patched above):
   frames_u8_sums.npy     int32 [8, 3]           PIL-resized 1024x1024 RGB u8 of each frame (recovered from the
                                                 normalized tensor): s0 = sum(v), s1 = sum(v * (i % 251)) over the
@@ -240,6 +242,14 @@ def save_frames():
     np.save(os.path.join(OUT, "frame0_sample.npy"), images[0, :, ::8, ::8].numpy().astype(np.float32))
 
 
+def mask_run(pred, state):
+    """The add_new_mask run (also callable alone: it only needs a fresh state)."""
+    mask = np.zeros((270, 480), bool)
+    mask[50:200, 100:300] = True
+    pred.add_new_mask(state, frame_idx=3, obj_id=5, mask=mask)
+    return record(pred, state, pred.propagate_in_video(state, max_frame_num_to_track=1), "msk")
+
+
 def main():
     torch.manual_seed(0)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
@@ -264,6 +274,8 @@ def main():
                                    labels=[1, 0])
         pred.add_new_points_or_box(state, frame_idx=7, obj_id=2, box=[20.0, 120.0, 200.0, 260.0])
         health["rev"] = record(pred, state, pred.propagate_in_video(state, reverse=True), "rev")
+        pred.reset_state(state)
+        health["msk"] = mask_run(pred, state)
     with open(os.path.join(OUT, "health.json"), "w") as f:
         json.dump(health, f, indent=1)
     print(json.dumps(health))

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "arch.h"
+#include "ckpt_internal.h"   /* ckpt_open_memory: the mapping is shared with the hash thread */
 #include "core/half.h"
 #include "core/status.h"
 #include "io/sha256.h"
@@ -398,72 +399,46 @@ static void write_progress(void *user, uint64_t done, uint64_t total) {
 /* ---- the source hash, on a second thread ------------------------------------------------------ */
 
 /* SHA-256 of the input file ("source.sha256"). It is computed on its own thread while the main thread
-   opens, checks and describes the checkpoint: the two only meet when the metadata is written. The
-   thread reports failures as (call, errno); the main thread turns them into the error message. */
+   opens, checks and describes the checkpoint: the two only meet when the metadata is written. Both
+   read the same mapping of the file, so each page is faulted in once, by whichever thread is first. */
 typedef struct source_hash {
-    const char *path;
+    const uint8_t *data;   /* the whole input file */
+    size_t size;
     thrd_t thread;
     int started;           /* the thread runs; else source_hash_finish hashes on the calling thread */
     atomic_int stop;       /* set when the conversion fails before the digest is needed */
-    const char *failed;    /* the call that failed ("open", "fstat", "mmap"), or NULL */
-    int err;               /* its errno */
     char hex[65];
 } source_hash;
 
-/* Thread body: hashes the file straight from a read-only mapping (no copy), 8 MB per step, checking
-   `stop` between steps. */
+/* Thread body: hashes 8 MB per step, checking `stop` between steps. */
 static int source_hash_run(void *arg) {
     source_hash *h = arg;
-    int fd = open(h->path, O_RDONLY | O_CLOEXEC);
-    struct stat sb;
-    if (fd < 0 || fstat(fd, &sb)) {
-        h->failed = fd < 0 ? "open" : "fstat";
-        h->err = errno;
-        if (fd >= 0) close(fd);
-        return 0;
-    }
-    size_t size = (size_t)sb.st_size;
-    const uint8_t *map = NULL;
-    if (size) {
-        void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) {
-            h->failed = "mmap";
-            h->err = errno;
-            close(fd);
-            return 0;
-        }
-        madvise(m, size, MADV_SEQUENTIAL);
-        map = m;
-    }
-    close(fd);
     segc_sha256_ctx s;
     segc_sha256_init(&s);
     const size_t step = (size_t)8 << 20;
-    for (size_t at = 0; at < size && !atomic_load(&h->stop); at += step)
-        segc_sha256_update(&s, map + at, size - at < step ? size - at : step);
-    if (map) munmap((void *)map, size);
+    for (size_t at = 0; at < h->size && !atomic_load(&h->stop); at += step)
+        segc_sha256_update(&s, h->data + at, h->size - at < step ? h->size - at : step);
     uint8_t digest[32];
     segc_sha256_final(&s, digest);
     segc_sha256_hex(digest, h->hex);
     return 0;
 }
 
-/* Starts hashing `path` (which must outlive h) on a new thread; without a thread the work is done by
-   source_hash_finish. */
-static void source_hash_start(source_hash *h, const char *path) {
+/* Starts hashing data[0, size) (which must outlive h) on a new thread; without a thread the work is
+   done by source_hash_finish. */
+static void source_hash_start(source_hash *h, const uint8_t *data, size_t size) {
     memset(h, 0, sizeof *h);
-    h->path = path;
+    h->data = data;
+    h->size = size;
     atomic_init(&h->stop, 0);
     h->started = thrd_create(&h->thread, source_hash_run, h) == thrd_success;
 }
 
-/* Waits for the digest (or computes it now); SEGC_ERR_IO names the file and the failed call. */
-static segc_status source_hash_finish(source_hash *h) {
+/* Waits for the digest (or computes it now). */
+static void source_hash_finish(source_hash *h) {
     if (h->started) thrd_join(h->thread, NULL);
     else source_hash_run(h);
     h->started = 0;
-    if (h->failed) return segc_fail(SEGC_ERR_IO, "%s: %s: %s", h->path, h->failed, strerror(h->err));
-    return SEGC_OK;
 }
 
 /* Stops a hash that is no longer needed and waits for the thread to end. */
@@ -471,6 +446,23 @@ static void source_hash_cancel(source_hash *h) {
     atomic_store(&h->stop, 1);
     if (h->started) thrd_join(h->thread, NULL);
     h->started = 0;
+}
+
+/* Maps the whole input read-only (a regular, non-empty file); SEGC_ERR_IO / SEGC_ERR_FORMAT name it. */
+static segc_status map_input(const char *path, const uint8_t **data, size_t *size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return segc_fail(SEGC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    segc_status st = SEGC_OK;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) st = segc_fail(SEGC_ERR_IO, "%s: not a regular file", path);
+    else if (sb.st_size == 0) st = segc_fail(SEGC_ERR_FORMAT, "%s: empty file", path);
+    void *m = st ? MAP_FAILED : mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (!st && m == MAP_FAILED) st = segc_fail(SEGC_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+    close(fd);
+    if (st) return st;
+    *data = m;
+    *size = (size_t)sb.st_size;
+    return SEGC_OK;
 }
 
 /* Common metadata (arch, source.*, converter.version) except source.sha256, which is added once the
@@ -490,9 +482,9 @@ static segc_status add_common(segc_file_writer *w, const convert_arch *a, const 
 /* "source.sha256": SHA-256 of the checkpoint's bytes, from the hash thread. Progress counts the hash
    as the first in_size bytes. */
 static segc_status add_sha256(segc_file_writer *w, source_hash *h, const conv *c) {
-    segc_status st = source_hash_finish(h);
-    if (!st && c->o->progress) c->o->progress(c->o->progress_user, c->in_size, c->in_size + c->out_estimate);
-    return st ? st : segc_file_writer_add_str(w, "source.sha256", h->hex);
+    source_hash_finish(h);
+    if (c->o->progress) c->o->progress(c->o->progress_user, c->in_size, c->in_size + c->out_estimate);
+    return segc_file_writer_add_str(w, "source.sha256", h->hex);
 }
 
 /* Adds every kept float tensor of the model subtree; fills c->jobs (one per tensor). */
@@ -554,24 +546,25 @@ segc_status segc_convert_file(const char *in, const char *out, const segc_conver
     if (opt->output_stride != 0 && opt->output_stride != 8 && opt->output_stride != 16)
         return segc_fail(SEGC_ERR_INVALID_ARG, "convert: output stride must be 8 or 16, not %d", opt->output_stride);
     if (same_file(in, out)) return segc_fail(SEGC_ERR_INVALID_ARG, "convert: output %s is the input file", out);
-    struct stat sin;
-    if (stat(in, &sin)) return segc_fail(SEGC_ERR_IO, "%s: %s", in, strerror(errno));
+    const uint8_t *map = NULL;
+    size_t size = 0;
+    segc_status st = map_input(in, &map, &size);
+    if (st) return st;
 
     ckpt *ck = NULL;
     segc_file_writer *w = NULL;
-    conv c = {.o = opt, .in_size = (uint64_t)sin.st_size, .f16c = use_f16c()};
-    char prefix[256];
-    source_hash hash;
-    source_hash_start(&hash, in);
-    segc_status st = ckpt_open(in, &ck);   /* its messages name the file */
-    if (st) {
-        source_hash_cancel(&hash);
-        return st;
-    }
-    find_prefix(ck, prefix, sizeof prefix);
-    convert_source src = {.ck = ck, .prefix = prefix};
+    conv c = {.o = opt, .in_size = (uint64_t)size, .f16c = use_f16c()};
+    char prefix[256] = "";
+    convert_source src = {.prefix = prefix};
     const convert_arch *a = NULL;
-    st = pick_arch(&src, opt->arch, &a);
+    source_hash hash;
+    source_hash_start(&hash, map, size);
+    if ((st = ckpt_open_memory(map, size, &ck))) segc_fail_context(st, "%s", in);
+    if (!st) {
+        find_prefix(ck, prefix, sizeof prefix);
+        src.ck = ck;
+        st = pick_arch(&src, opt->arch, &a);
+    }
     if (!st) st = segc_file_writer_create(&w);
     if (!st) st = add_common(w, a, in, ck, prefix, source_dtype(&src));
     if (!st && (st = a->describe(&src, opt, w))) segc_fail_context(st, "%s (as %s)", in, a->name);
@@ -583,5 +576,6 @@ segc_status segc_convert_file(const char *in, const char *out, const segc_conver
     free(c.jobs);
     free(c.f16_table);
     ckpt_close(ck);
+    munmap((void *)map, size);
     return st;
 }
