@@ -34,9 +34,9 @@ static const double REF_ATOL = 1e-3;
      segc vs torch fp64                                  3.2e-2   4.5e-2
      segc vs the reference                               4.3e-3   7.5e-3
    So torch fails abs 1e-3 against its own reference, and segc is as close to the exact values as the
-   reference is. 2e-2 is half of float32's error here; a wrong sampling offset or class channel moves
-   the logits by O(1), far above it. */
-static const double MASK_LOGITS_ATOL = 2e-2;
+   reference is. 1e-2 sits above both torch's own thread-to-thread movement and segc's distance, and far
+   below the O(1) change of a wrong sampling offset or class channel. */
+static const double MASK_LOGITS_ATOL = 1e-2;
 
 /* Converts the shared checkpoint once, in the parent process (unchecked fixture). */
 static void convert_shared(void) {

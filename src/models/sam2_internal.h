@@ -117,7 +117,8 @@ segc_status sam2_decoder_load(sam2_model *m);
 segc_status sam2_decoder_forward(const sam2_model *m, segc_ctx *ctx, const segc_sam2_embedding *emb,
                                  const segc_tensor *sparse, const segc_tensor *dense, segc_tensor *all_masks,
                                  float *iou, float *obj_score, segc_tensor *mask_tokens_out);
-/* B prompt sets on one embedding in one pass (every linear over the rows of all sets): sparse[b] [N_b, 256],
+/* B prompt sets on one embedding in one pass (block 0's token side over all sets at once when none has a
+   mask input, then set by set; see sam2_decoder.c): sparse[b] [N_b, 256],
    dense NULL or dense[b] (NULL data: no mask input) -> all_masks [B, 4, 256, 256], iou [B * 4],
    obj_score [B], mask_tokens_out [B, 4, 256]. Taps only when B == 1. */
 segc_status sam2_decoder_forward_batch(const sam2_model *m, segc_ctx *ctx, const segc_sam2_embedding *emb, int B,

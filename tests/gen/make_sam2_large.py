@@ -5,12 +5,16 @@ code on one image, for bench/sam2.c and the large-model check (no file of this g
 The model is instantiated from the official config sam2/configs/sam2.1/sam2.1_hiera_l.yaml by a small
 recursive `_target_` instantiator (no hydra needed). Random weights: PyTorch's default init, and every
 tensor that init leaves constant (zeros, e.g. pos_embed, no_mem_embed) gets N(0, 0.02), so every weight
-matters. Resize uses antialias=True as the tiny reference cases. torch < 2.0: F.scaled_dot_product_attention is the plain math version (as the reference cases).
+matters. Resize uses antialias=True as the tiny reference cases. torch < 2.0: F.scaled_dot_product_attention
+is the plain math version (as the reference cases).
 
 Usage: SEGC_SAM2_SRC=/path/to/sam2 python3 tests/gen/make_sam2_large.py OUT_DIR [IMAGE] [CONFIG]
 Writes OUT_DIR/sam2.1_hiera_large_random.pt and, with IMAGE, OUT_DIR/large_taps/*.npy: the preprocessed
 input sample, the trunk stages, backbone_fpn levels, high-res features and image embedding sampled like the
-tiny reference cases ([:, ::c, ::s, ::s]), and stats.json with max|x| of every whole tensor."""
+tiny reference cases ([:, ::c, ::s, ::s]), and stats.json with max|x| of every whole tensor.
+Then: SEGC_SAM2_SRC=... build/bench/bench_sam2 --threads 2 --check-taps OUT_DIR/large_taps \
+          --image IMAGE OUT_DIR/sam2.1_hiera_large_random.pt
+(converts it, checks the taps within abs 1e-3 * max|x|, times segc and the authors' code side by side)."""
 import importlib
 import json
 import os
