@@ -650,6 +650,20 @@ START_TEST(test_run_maskrcnn_writes_parseable_detections) {
 }
 END_TEST
 
+/* True if both files exist and hold the same bytes. */
+static int same_bytes(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        if (ca != cb) same = 0;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
 START_TEST(test_run_sam2_point_prompt_writes_mask_and_scores) {
     if (no_binary() || no_model(sam2_segc, "sam2")) return;
     char in[4096], out[4200], path[4400];
@@ -668,9 +682,20 @@ START_TEST(test_run_sam2_point_prompt_writes_mask_and_scores) {
     expect_one_line_error(r, 1, "prompts.jsonl:3: \"box\" must be");
     run(r, ARGS("run", "-m", sam2_segc, "-i", in, "-o", out, "-p", "1,2", "--mask-input", jsonl + 1));
     expect_one_line_error(r, 1, "mask input");
-    run(r, ARGS("run", "-m", sam2_segc, "-i", in, "-o", out, "-p", "500,375"));
+    run(r, ARGS("run", "-m", sam2_segc, "-i", in, "-o", out, "-p", "500,375", "--save-embedding"));
     expect(r, 0, NULL, 0);
     ck_assert(file_exists(out, "mask_0.png") && file_exists(out, "scores.json") && file_exists(out, "low_res_logits.npy"));
+    /* the saved embedding, prompted again without the image, gives the same low-res logits */
+    char emb[4400], out2[4200], a[4400], b[4400];
+    snprintf(emb, sizeof emb, "%s/embedding.segc", out);
+    path_in_tmp(out2, sizeof out2, "sam2_out_emb");
+    run(r, ARGS("run", "-m", sam2_segc, "--embedding", emb, "-i", in, "-o", out2, "-p", "500,375"));
+    expect_one_line_error(r, 2, "not both");
+    run(r, ARGS("run", "-m", sam2_segc, "--embedding", emb, "-o", out2, "-p", "500,375"));
+    expect(r, 0, NULL, 0);
+    snprintf(a, sizeof a, "%s/low_res_logits.npy", out);
+    snprintf(b, sizeof b, "%s/low_res_logits.npy", out2);
+    ck_assert_msg(same_bytes(a, b), "low_res_logits.npy from --embedding differs from the encoded run");
     snprintf(path, sizeof path, "%s/scores.json", out);
     read_text(path, r->out, sizeof r->out);
     ck_assert_msg(json_valid(r->out) && strstr(r->out, "\"iou\"") && strstr(r->out, "\"object_score_logit\""),

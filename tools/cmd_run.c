@@ -22,7 +22,8 @@
 #include "run_prompt.h"
 
 static void print_help(void) {
-    printf("usage: segc run -m MODEL.segc -i IMAGE|DIR [-i ...] -o OUTDIR [options]\n\n"
+    printf("usage: segc run -m MODEL.segc -i IMAGE|DIR [-i ...] -o OUTDIR [options]\n"
+           "       segc run -m SAM2.segc --embedding EMB.segc -o OUTDIR PROMPTS\n\n"
            "Segments each image with the model and writes the results into OUTDIR (one image) or\n"
            "OUTDIR/<image name>/ (several images or a directory).\n\n"
            "  -m, --model FILE     converted weights (.segc, see segc-convert)\n"
@@ -36,6 +37,8 @@ static void print_help(void) {
            "  --prompts F.jsonl    SAM 2: many prompt sets on one encoded image, one JSON object per line\n"
            "                       {\"points\": [[x,y,label],...], \"box\": [x0,y0,x1,y1], \"multimask\": true,\n"
            "                       \"mask_input\": \"f.npy\"}; set n writes into OUTDIR/prompt_<n>/\n"
+           "  --save-embedding     SAM 2: also write the image's encoder output as embedding.segc\n"
+           "  --embedding F.segc   SAM 2: prompt a saved embedding instead of encoding an image (no -i)\n"
            "  --alpha A            overlay opacity of the class colours, 0..1 (default 0.5)\n"
            "  --score-threshold S  instance models: draw detections scoring >= S (default 0.5);\n"
            "                       detections.json always lists every detection\n"
@@ -57,6 +60,8 @@ typedef struct run_options {
     double score_threshold;
     run_prompt_set prompt;      /* SAM 2 prompts from -p / -b / --mask-input / --multimask */
     const char *prompts_file;   /* --prompts */
+    int save_embedding;         /* --save-embedding */
+    const char *embedding_path; /* --embedding */
     run_prompt_set *sets;       /* the prompt sets read from it (owned) */
     int num_sets;
 } run_options;
@@ -96,6 +101,11 @@ static int parse_args(int argc, char **argv, run_options *o, int *want_help) {
         } else if (!strcmp(a, "--prompts")) {
             if (!(v = cli_value("run", argc, argv, &i))) return CLI_EXIT_USAGE;
             o->prompts_file = v;
+        } else if (!strcmp(a, "--save-embedding")) {
+            o->save_embedding = 1;
+        } else if (!strcmp(a, "--embedding")) {
+            if (!(v = cli_value("run", argc, argv, &i))) return CLI_EXIT_USAGE;
+            o->embedding_path = v;
         } else if (!strcmp(a, "--score-threshold")) {
             if (!(v = cli_value("run", argc, argv, &i))) return CLI_EXIT_USAGE;
             if (!cli_parse_float("run", "--score-threshold", v, 0.0, 1.0, &o->score_threshold)) return CLI_EXIT_USAGE;
@@ -107,7 +117,8 @@ static int parse_args(int argc, char **argv, run_options *o, int *want_help) {
         }
     }
     if (!o->model_path) return cli_usage_error("run", "missing -m MODEL.segc");
-    if (o->inputs.count == 0) return cli_usage_error("run", "missing -i IMAGE");
+    if (o->inputs.count == 0 && !o->embedding_path) return cli_usage_error("run", "missing -i IMAGE");
+    if (o->inputs.count && o->embedding_path) return cli_usage_error("run", "give -i IMAGE or --embedding FILE, not both");
     if (!o->out_dir) return cli_usage_error("run", "missing -o OUTDIR");
     if (!o->out_dir[0]) return cli_usage_error("run", "-o OUTDIR is empty");
     return CLI_EXIT_OK;
@@ -200,12 +211,19 @@ static segc_status check_mask_inputs(const run_prompt_set *sets, int count) {
     return SEGC_OK;
 }
 
-/* Encodes the image once, then predicts the command-line prompt set or every set of --prompts. */
+/* Encodes the image once (or loads --embedding when img is NULL), optionally saves the embedding, then
+   predicts the command-line prompt set or every set of --prompts. */
 static segc_status run_promptable(const run_options *o, const void *model, segc_ctx *ctx, const segc_image *img,
                                   const char *dir) {
     segc_sam2_embedding emb;
-    segc_status st = segc_sam2_encode(model, ctx, img, &emb);
+    segc_status st = img ? segc_sam2_encode(model, ctx, img, &emb)
+                         : segc_sam2_embedding_load(o->embedding_path, ctx->arena, &emb);
     if (st) return st;
+    if (o->save_embedding) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/embedding.segc", dir);
+        if ((st = segc_sam2_embedding_save(path, &emb))) return st;
+    }
     if (!o->prompts_file) return run_prompt_predict(model, ctx, &emb, &o->prompt, dir);
     char sub[4200];
     for (int n = 0; n < o->num_sets && !st; n++) {
@@ -248,6 +266,8 @@ static int check_options_for_task(const run_options *o, const segc_arch_entry *e
                                "not %s", entry->arch);
     if (entry->task != SEGC_MODEL_SEMANTIC && o->save_logits)
         return cli_usage_error("run", "--save-logits is for semantic models (DeepLabV3+, HRNet), not %s", entry->arch);
+    if (entry->task != SEGC_MODEL_PROMPTABLE && (o->save_embedding || o->embedding_path))
+        return cli_usage_error("run", "--save-embedding and --embedding are for SAM 2, not %s", entry->arch);
     if (o->prompts_file && (o->prompt.num_points || o->prompt.has_box || o->prompt.mask_input[0] || o->prompt.multimask))
         return cli_usage_error("run", "give prompts with --prompts or with -p/-b/--mask-input/--multimask, not both");
     return CLI_EXIT_OK;
@@ -277,6 +297,13 @@ static int run_all(const run_options *o, const segc_arch_entry *entry, const voi
     segc_arena_init(&arena, 0);
     int failures = 0;
     double t0 = segc_time_ms();
+    if (o->embedding_path) {   /* SAM 2 on a saved embedding: one pass, no image */
+        segc_ctx ctx = segc_ctx_plain(&arena);
+        if (run_promptable(o, model, &ctx, NULL, o->out_dir)) {
+            cli_failure("run", o->embedding_path);
+            failures++;
+        }
+    }
     for (int k = 0; k < o->inputs.count; k++) {
         const char *in = o->inputs.paths[k];
         char dir[4096], stem[1024];
