@@ -585,6 +585,12 @@ START_TEST(test_run_hrnet_writes_labels_and_overlay) {
     for (int i = 0; i < img.width * img.height; i++) max_label = img.rgb[3 * i] > max_label ? img.rgb[3 * i] : max_label;
     ck_assert_int_lt(max_label, 19);
     segc_image_free(&img);
+    /* flip + multi-scale inference, and bad --scales */
+    run(r, ARGS("run", "-m", hrnet_segc, "-i", in, "-o", out, "--scales", "0.5,x"));
+    expect_one_line_error(r, 2, "--scales");
+    run(r, ARGS("run", "-m", hrnet_segc, "-i", in, "-o", out, "--flip", "--scales", "0.5"));
+    expect(r, 0, NULL, 0);
+    ck_assert(file_exists(out, "labels.png"));
     free(r);
 }
 END_TEST

@@ -16,6 +16,7 @@
 #include "inputs.h"
 #include "io/npy.h"
 #include "io/output.h"
+#include "models/hrnet.h"
 #include "models/registry.h"
 #include "ops/softmax.h"
 #include "run_instance.h"
@@ -39,6 +40,10 @@ static void print_help(void) {
            "                       \"mask_input\": \"f.npy\"}; set n writes into OUTDIR/prompt_<n>/\n"
            "  --save-embedding     SAM 2: also write the image's encoder output as embedding.segc\n"
            "  --embedding F.segc   SAM 2: prompt a saved embedding instead of encoding an image (no -i)\n"
+           "  --flip               HRNet: average with the mirrored image (the authors' FLIP_TEST)\n"
+           "  --scales S,S,...     HRNet: multi-scale inference at these scales (e.g. 0.75,1,1.25), summed as\n"
+           "                       the authors' multi_scale_inference; with --flip/--scales, logits.npy holds\n"
+           "                       those summed exp-scores, not logits\n"
            "  --alpha A            overlay opacity of the class colours, 0..1 (default 0.5)\n"
            "  --score-threshold S  instance models: draw detections scoring >= S (default 0.5);\n"
            "                       detections.json always lists every detection\n"
@@ -61,10 +66,30 @@ typedef struct run_options {
     run_prompt_set prompt;      /* SAM 2 prompts from -p / -b / --mask-input / --multimask */
     const char *prompts_file;   /* --prompts */
     int save_embedding;         /* --save-embedding */
+    int hrnet_flip;             /* --flip */
+    int hrnet_scale_count;      /* --scales: 0 = single scale */
+    double hrnet_scales[SEGC_HRNET_MAX_SCALES];
     const char *embedding_path; /* --embedding */
     run_prompt_set *sets;       /* the prompt sets read from it (owned) */
     int num_sets;
 } run_options;
+
+/* Parses "--scales 0.75,1,1.25" (each in (0, 4], at most SEGC_HRNET_MAX_SCALES); 0 on success. */
+static int parse_scales(const char *v, run_options *o) {
+    const char *p = v;
+    o->hrnet_scale_count = 0;
+    while (*p) {
+        char *end;
+        double x = strtod(p, &end);
+        if (end == p || !(x > 0 && x <= 4) || (*end && *end != ','))
+            return cli_usage_error("run", "--scales '%.60s': expected numbers in (0, 4] separated by commas", v);
+        if (o->hrnet_scale_count == SEGC_HRNET_MAX_SCALES)
+            return cli_usage_error("run", "--scales: at most %d scales", SEGC_HRNET_MAX_SCALES);
+        o->hrnet_scales[o->hrnet_scale_count++] = x;
+        p = *end ? end + 1 : end;
+    }
+    return o->hrnet_scale_count ? 0 : cli_usage_error("run", "--scales: no scale given");
+}
 
 /* Parses the arguments; returns CLI_EXIT_OK to go on, anything else to exit with. */
 static int parse_args(int argc, char **argv, run_options *o, int *want_help) {
@@ -101,6 +126,10 @@ static int parse_args(int argc, char **argv, run_options *o, int *want_help) {
         } else if (!strcmp(a, "--prompts")) {
             if (!(v = cli_value("run", argc, argv, &i))) return CLI_EXIT_USAGE;
             o->prompts_file = v;
+        } else if (!strcmp(a, "--flip")) {
+            o->hrnet_flip = 1;
+        } else if (!strcmp(a, "--scales")) {
+            if (!(v = cli_value("run", argc, argv, &i)) || parse_scales(v, o)) return CLI_EXIT_USAGE;
         } else if (!strcmp(a, "--save-embedding")) {
             o->save_embedding = 1;
         } else if (!strcmp(a, "--embedding")) {
@@ -243,7 +272,18 @@ static segc_status process_image(const run_options *o, const segc_arch_entry *en
     if (st) return st;
     if (entry->task == SEGC_MODEL_SEMANTIC) {
         segc_tensor logits;
-        st = entry->semantic(model, ctx, &img, &logits);
+        if (o->hrnet_flip || o->hrnet_scale_count) {   /* HRNet's flip / multi-scale inference */
+            segc_hrnet_inference_settings hs;
+            segc_hrnet_inference_settings_default(model, &hs);
+            hs.flip = o->hrnet_flip;
+            if (o->hrnet_scale_count) {
+                hs.count = o->hrnet_scale_count;
+                memcpy(hs.scales, o->hrnet_scales, sizeof(double) * (size_t)hs.count);
+            }
+            st = segc_hrnet_semantic_ex(model, ctx, &img, &hs, &logits);
+        } else {
+            st = entry->semantic(model, ctx, &img, &logits);
+        }
         if (!st) st = write_semantic(o, file, dir, &img, &logits, ctx->arena);
     } else if (entry->task == SEGC_MODEL_INSTANCE) {
         segc_detections d;
@@ -264,6 +304,8 @@ static int check_options_for_task(const run_options *o, const segc_arch_entry *e
     if (entry->task != SEGC_MODEL_PROMPTABLE && (has_prompt || o->prompt.multimask))
         return cli_usage_error("run", "-p, -b, --mask-input, --multimask and --prompts are for promptable models (SAM 2), "
                                "not %s", entry->arch);
+    if ((o->hrnet_flip || o->hrnet_scale_count) && strcmp(entry->arch, "hrnet"))
+        return cli_usage_error("run", "--flip and --scales are for HRNet, not %s", entry->arch);
     if (entry->task != SEGC_MODEL_SEMANTIC && o->save_logits)
         return cli_usage_error("run", "--save-logits is for semantic models (DeepLabV3+, HRNet), not %s", entry->arch);
     if (entry->task != SEGC_MODEL_PROMPTABLE && (o->save_embedding || o->embedding_path))
