@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "convert.h"
 #include "core/arena.h"
 #include "core/ctx.h"
@@ -35,40 +36,9 @@
 #define DEFAULT_IMAGE "../shared/reference/deeplabv3plus/voc_1/input.png"
 #define MAX_ITERS 100
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
 
-/* CPU time of the whole process (all threads) in ms: less sensitive than wall time to a busy machine. */
-static double cpu_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
-/* Converts pth -> out in a child process (the converter's mapping stays out of our RSS). */
-static int convert_in_child(const char *pth, const char *out) {
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        segc_convert_options o;
-        segc_convert_options_default(&o);
-        if (segc_convert_file(pth, out, &o)) {
-            fprintf(stderr, "bench_deeplab: convert %s: %s\n", pth, segc_last_error());
-            _exit(1);
-        }
-        _exit(0);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
 
 /* Times segc: one warm-up, then `iters` forwards; returns the median in ms. */
 static int bench_segc(const char *segc_path, const char *image, int iters, double *median_ms, double *median_cpu_ms,
@@ -98,21 +68,19 @@ static int bench_segc(const char *segc_path, const char *image, int iters, doubl
     for (int i = 0; i <= iters && !rc; i++) {
         segc_tensor logits;
         segc_arena_reset(&arena);
-        double t0 = segc_time_ms(), c0 = cpu_ms();
+        double t0 = segc_time_ms(), c0 = bench_cpu_ms();
         if (segc_deeplab_semantic(model, &ctx, &img, &logits)) {
             fprintf(stderr, "bench_deeplab: forward: %s\n", segc_last_error());
             rc = -1;
         }
         if (i > 0) {
             times[i - 1] = segc_time_ms() - t0;
-            cpu[i - 1] = cpu_ms() - c0;
+            cpu[i - 1] = bench_cpu_ms() - c0;
         }
     }
     if (!rc) {
-        qsort(times, (size_t)iters, sizeof times[0], cmp_double);
-        qsort(cpu, (size_t)iters, sizeof cpu[0], cmp_double);
-        *median_ms = times[iters / 2];
-        *median_cpu_ms = cpu[iters / 2];
+        *median_ms = bench_median(times, iters);
+        *median_cpu_ms = bench_median(cpu, iters);
     }
     if (!rc && getenv("SEGC_BENCH_PROFILE")) {
         /* one more pass with the stage profiler: time between consecutive taps */
@@ -189,12 +157,12 @@ int main(int argc, char **argv) {
     if (iters < 1 || iters > MAX_ITERS) iters = 5;
     char segc_path[512];
     const char *pth = NULL;
-    if (ends_with(weights, ".segc")) {
+    if (bench_ends_with(weights, ".segc")) {
         snprintf(segc_path, sizeof segc_path, "%s", weights);
     } else {
         pth = weights;
         snprintf(segc_path, sizeof segc_path, "/tmp/bench_deeplab_%d.segc", (int)getpid());
-        if (convert_in_child(pth, segc_path)) return 1;
+        if (bench_convert_in_child("bench_deeplab", pth, segc_path)) return 1;
     }
     int threads = segc_get_threads(), h = 0, w = 0, os = 16;
     char model_name[96];

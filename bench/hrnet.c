@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "convert.h"
 #include "core/arena.h"
 #include "core/ctx.h"
@@ -80,26 +81,8 @@ typedef struct result {
     double arena_mb;          /* segc only: activation arena peak */
 } result;
 
-static double median(double *t, int n) {
-    for (int i = 1; i < n; i++)   /* insertion sort: n is tiny */
-        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
-            double s = t[j];
-            t[j] = t[j - 1], t[j - 1] = s;
-        }
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-}
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
 
-/* User + system CPU time of this process (all threads) in ms. */
-static double cpu_ms(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-3;
-}
 
 /* In a child process: load the model, one warm-up pass, `runs` timed passes. */
 static void segc_child(const char *segc_path, const char *image, int threads, int runs, result *r) {
@@ -118,13 +101,13 @@ static void segc_child(const char *segc_path, const char *image, int threads, in
     if (!st) st = segc_hrnet_semantic(model, &ctx, &img, &logits);
     for (int i = 0; i < runs && !st; i++) {
         segc_arena_reset(&arena);
-        double t0 = segc_time_ms(), c0 = cpu_ms();
+        double t0 = segc_time_ms(), c0 = bench_cpu_ms();
         st = segc_hrnet_semantic(model, &ctx, &img, &logits);
-        wall[i] = segc_time_ms() - t0, cpu[i] = cpu_ms() - c0;
+        wall[i] = segc_time_ms() - t0, cpu[i] = bench_cpu_ms() - c0;
     }
     if (st) fprintf(stderr, "segc: %s\n", segc_last_error());
     r->ok = !st;
-    if (r->ok) r->wall_ms = median(wall, runs), r->cpu_ms = median(cpu, runs);
+    if (r->ok) r->wall_ms = bench_median(wall, runs), r->cpu_ms = bench_median(cpu, runs);
     r->arena_mb = (double)arena.peak / (1 << 20);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -155,21 +138,6 @@ static result time_segc(const char *segc_path, const char *image, int threads, i
     return r;
 }
 
-/* The checkpoint converted in a child (the converter's memory stays out of every measurement). */
-static int convert_in_child(const char *in, const char *out) {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (segc_convert_file(in, out, NULL)) {
-            fprintf(stderr, "convert %s: %s\n", in, segc_last_error());
-            _exit(1);
-        }
-        _exit(0);
-    }
-    int status = 1;
-    if (pid < 0 || waitpid(pid, &status, 0) < 0) return -1;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
 
 /* The PyTorch side for one thread count; r.ok = 0 (reason printed) when it cannot run. */
 static result time_torch(const char *script, const char *src, const char *yml, const char *weights,
@@ -248,7 +216,7 @@ int main(int argc, char **argv) {
         image = ibuf;
     }
     snprintf(segc_path, sizeof segc_path, "/tmp/segc_bench_hrnet_%ld.segc", (long)getpid());
-    if (convert_in_child(weights, segc_path)) return 1;
+    if (bench_convert_in_child("bench_hrnet", weights, segc_path)) return 1;
     segc_file *f = NULL;
     const char *variant = "unknown";
     char variant_buf[64] = "unknown";
@@ -261,7 +229,7 @@ int main(int argc, char **argv) {
     int torch_ok = 0;
     if (!src || !*src) printf("pytorch: skipped (set SEGC_HRNET_SRC to a checkout of HRNet-Semantic-Segmentation "
                               "pytorch-v1.1)\n");
-    else if (!ends_with(weights, ".pth")) printf("pytorch: skipped (it needs the .pth checkpoint)\n");
+    else if (!bench_ends_with(weights, ".pth")) printf("pytorch: skipped (it needs the .pth checkpoint)\n");
     else if (access(PYTHON, X_OK)) printf("pytorch: skipped (%s not found)\n", PYTHON);
     else if (torch_inputs(image, script, sizeof script, npy, sizeof npy)) printf("pytorch: skipped (cannot write /tmp)\n");
     else torch_ok = 1;

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "convert.h"
 #include "core/arena.h"
 #include "core/ctx.h"
@@ -52,34 +53,8 @@ static const struct {
 };
 #define NUM_GROUPS (sizeof GROUPS / sizeof GROUPS[0])
 
-static double cpu_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
-/* Converts pth -> out in a child process (the converter's mapping stays out of our RSS). */
-static int convert_in_child(const char *pth, const char *out) {
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        segc_convert_options o;
-        segc_convert_options_default(&o);
-        if (segc_convert_file(pth, out, &o)) {
-            fprintf(stderr, "bench_maskrcnn: convert %s: %s\n", pth, segc_last_error());
-            _exit(1);
-        }
-        _exit(0);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
 
 /* Prints one profiled pass grouped by stage. */
 static void print_breakdown(const segc_profile *prof) {
@@ -120,22 +95,20 @@ static int bench_segc(const char *segc_path, const char *image, int iters, doubl
     segc_detections d;
     for (int i = 0; i <= iters && !rc; i++) {
         segc_arena_reset(&arena);
-        double t0 = segc_time_ms(), c0 = cpu_ms();
+        double t0 = segc_time_ms(), c0 = bench_cpu_ms();
         if (segc_maskrcnn_detect(model, &ctx, &img, NULL, &d)) {
             fprintf(stderr, "bench_maskrcnn: forward: %s\n", segc_last_error());
             rc = -1;
         }
         if (i > 0) {
             times[i - 1] = segc_time_ms() - t0;
-            cpu[i - 1] = cpu_ms() - c0;
+            cpu[i - 1] = bench_cpu_ms() - c0;
         }
     }
     if (!rc) {
         *count = d.count;
-        qsort(times, (size_t)iters, sizeof times[0], cmp_double);
-        qsort(cpu, (size_t)iters, sizeof cpu[0], cmp_double);
-        *median_ms = times[iters / 2];
-        *median_cpu_ms = cpu[iters / 2];
+        *median_ms = bench_median(times, iters);
+        *median_cpu_ms = bench_median(cpu, iters);
         static segc_profile prof;
         ctx.profile = &prof;
         segc_arena_reset(&arena);
@@ -201,7 +174,7 @@ int main(int argc, char **argv) {
     if (iters < 1 || iters > MAX_ITERS) iters = 3;
     char segc_path[512];
     snprintf(segc_path, sizeof segc_path, "/tmp/bench_maskrcnn_%d.segc", (int)getpid());
-    if (convert_in_child(pth, segc_path)) return 1;
+    if (bench_convert_in_child("bench_maskrcnn", pth, segc_path)) return 1;
     int threads = segc_get_threads(), h = 0, w = 0, count = 0;
     double segc_ms = 0, segc_cpu = 0;
     printf("maskrcnn_resnet50_fpn on %s, %d threads, median of %d (+1 warm-up)\n", image, threads, iters);

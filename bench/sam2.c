@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "convert.h"
 #include "core/arena.h"
 #include "core/ctx.h"
@@ -111,25 +112,8 @@ static const char *torch_script =
     "print('encode_ms %.3f predict_ms %.3f rss_kb %d' % (te[len(te) // 2], tp[len(tp) // 2],\n"
     "      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n";
 
-static double median(double *t, int n) {
-    for (int i = 1; i < n; i++)   /* insertion sort: n is tiny */
-        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
-            double s = t[j];
-            t[j] = t[j - 1], t[j - 1] = s;
-        }
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-}
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
 
-static long peak_rss_kb(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
-}
 
 /* Median ms of predict_batch over BATCH_SETS one-point sets on `emb` and of the same sets as single
    predict() calls. */
@@ -155,8 +139,8 @@ static segc_status time_batch(const void *model, segc_ctx *ctx, const segc_sam2_
         tb[r] = t1 - t0;
         ts[r] = segc_time_ms() - t1;
     }
-    *batch_ms = median(tb, runs);
-    *single_ms = median(ts, runs);
+    *batch_ms = bench_median(tb, runs);
+    *single_ms = bench_median(ts, runs);
     return st;
 }
 
@@ -193,8 +177,8 @@ static int time_segc(const void *model, const segc_image *img, int runs, int war
         fprintf(stderr, "segc: %s\n", segc_last_error());
         return 1;
     }
-    t->enc_ms = median(te, runs);
-    t->pred_ms = median(tp, runs);
+    t->enc_ms = bench_median(te, runs);
+    t->pred_ms = bench_median(tp, runs);
     return 0;
 }
 
@@ -324,7 +308,7 @@ static int time_torch(const char *weights, const char *image, const char *cfg, i
         printf("pytorch: skipped (set SEGC_SAM2_SRC to a checkout of facebookresearch/sam2)\n");
         return -1;
     }
-    if (ends_with(weights, ".segc")) {
+    if (bench_ends_with(weights, ".segc")) {
         printf("pytorch: skipped (it needs the .pt checkpoint, not %s)\n", weights);
         return -1;
     }
@@ -405,7 +389,7 @@ static int bench_job_run(void *arg) {
     if (j->check_dir && check_taps(model, &img, j->check_dir)) goto done;
     segc_times t;   /* with --check-taps its encode was the warm-up */
     if (time_segc(model, &img, j->runs, j->check_dir == NULL, &t)) goto done;
-    long segc_rss = peak_rss_kb();
+    long segc_rss = bench_peak_rss_kb();
     const double enc = t.enc_ms, pred = t.pred_ms;
     printf("segc:    encode %9.1f ms  predict %7.1f ms   peak RSS %7.1f MB (activation arena peak %.1f MB)\n", enc,
            pred, segc_rss / 1024.0, t.arena_mb);
@@ -458,7 +442,7 @@ int main(int argc, char **argv) {
     for (int w = 0; w < nweights; w++) {
         char segc_path[4096];
         snprintf(segc_path, sizeof segc_path, "%s", weights[w]);
-        if (!ends_with(weights[w], ".segc"))
+        if (!bench_ends_with(weights[w], ".segc"))
             snprintf(segc_path, sizeof segc_path, "/tmp/segc_bench_sam2_%ld_%d.segc", (long)getpid(), w);
         bench_job job = {weights[w], segc_path, image, check_dir, threads, runs};
         int r = strcmp(segc_path, weights[w]) ? in_child(convert_job, &job) : 0;
