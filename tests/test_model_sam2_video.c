@@ -197,8 +197,8 @@ static void run_fixture(const char *run, const prompt_spec *p, int np, int rever
     load_ref(run, &r);
     r.state = s;
     r.arena = &arena;
-    const char *full = getenv("SEGC_TEST_FULL");
-    const int max_frames = full && *full && strcmp(full, "0") ? -1 : quick_frames;
+    const char *full = getenv("SEGC_TEST_FULL");   /* the whole reference run, else its first frames */
+    const int max_frames = full && *full && strcmp(full, "0") ? (int)r.frames.shape[0] - 1 : quick_frames;
     ck_assert_msg(segc_sam2_video_propagate(s, &ctx, -1, max_frames, reverse, check_frame, &r) == SEGC_OK, "%s",
                   segc_last_error());
     const int want = max_frames < 0 || max_frames >= r.frames.shape[0] ? (int)r.frames.shape[0] : max_frames + 1;

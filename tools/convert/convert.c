@@ -85,20 +85,12 @@ static const convert_arch convert_arch_raw = {
     .keep = NULL,
 };
 
-/* TEMPORARY: the defines come from tools/convert/meson.build until every hook file exists. */
+/* The architectures segc-convert knows, tried in this order by detection. */
 static const convert_arch *const arch_table[] = {
-#ifdef SEGC_HAVE_ARCH_DEEPLAB
     &convert_arch_deeplab,
-#endif
-#ifdef SEGC_HAVE_ARCH_HRNET
     &convert_arch_hrnet,
-#endif
-#ifdef SEGC_HAVE_ARCH_MASKRCNN
     &convert_arch_maskrcnn,
-#endif
-#ifdef SEGC_HAVE_ARCH_SAM2
     &convert_arch_sam2,
-#endif
     &convert_arch_raw,
 };
 
