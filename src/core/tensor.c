@@ -222,3 +222,19 @@ void segc_tensor_fill_f32(segc_tensor *t, float value) {
         }
     }
 }
+
+segc_status segc_tensor_check_f32_pair(const char *op, const segc_tensor *x, const segc_tensor *out, int min_ndim) {
+    char a[96], b[96];
+    if (x->dtype != SEGC_F32 || out->dtype != SEGC_F32)
+        return segc_fail(SEGC_ERR_UNSUPPORTED, "%s: dtype %s -> %s (float32 only)", op, segc_dtype_name(x->dtype),
+                         segc_dtype_name(out->dtype));
+    if (x->ndim < min_ndim)
+        return segc_fail(SEGC_ERR_SHAPE, "%s: input %s needs at least %d dims", op,
+                         segc_tensor_shape_str(x, a, sizeof a), min_ndim);
+    if (!segc_tensor_has_shape(out, x->ndim, x->shape))
+        return segc_fail(SEGC_ERR_SHAPE, "%s: output %s != input %s", op, segc_tensor_shape_str(out, a, sizeof a),
+                         segc_tensor_shape_str(x, b, sizeof b));
+    if (!segc_tensor_is_contiguous(x) || !segc_tensor_is_contiguous(out))
+        return segc_fail(SEGC_ERR_INVALID_ARG, "%s: input and output must be contiguous", op);
+    return SEGC_OK;
+}

@@ -68,6 +68,9 @@ segc_status segc_tensor_contiguous(segc_arena *arena, const segc_tensor *t, segc
 segc_status segc_tensor_copy(segc_tensor *dst, const segc_tensor *src);
 /* Converts a contiguous f32/f16/bf16 tensor to a new contiguous float32 tensor from the arena. */
 segc_status segc_tensor_to_f32(segc_arena *arena, const segc_tensor *t, segc_tensor *out);
+/* The usual precondition of an elementwise-shaped op: x and out contiguous float32 of the same shape with
+   at least min_ndim dims; the error names `op` and both shapes. */
+segc_status segc_tensor_check_f32_pair(const char *op, const segc_tensor *x, const segc_tensor *out, int min_ndim);
 /* Fills a float32 tensor with a value. */
 void segc_tensor_fill_f32(segc_tensor *t, float value);
 

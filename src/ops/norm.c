@@ -11,23 +11,6 @@
 /* Pixels per block in the channels-first layer norm: its double accumulators live on the stack. */
 #define LN2D_BLOCK 256
 
-/* x and out: contiguous float32, same shape, at least `min_ndim` dims. */
-static segc_status check_in_out(const char *op, const segc_tensor *x, const segc_tensor *out, int min_ndim) {
-    char a[96], b[96];
-    if (x->dtype != SEGC_F32 || out->dtype != SEGC_F32)
-        return segc_fail(SEGC_ERR_UNSUPPORTED, "%s: dtype %s -> %s (float32 only)", op, segc_dtype_name(x->dtype),
-                         segc_dtype_name(out->dtype));
-    if (x->ndim < min_ndim)
-        return segc_fail(SEGC_ERR_SHAPE, "%s: input %s needs at least %d dims", op,
-                         segc_tensor_shape_str(x, a, sizeof a), min_ndim);
-    if (!segc_tensor_has_shape(out, x->ndim, x->shape))
-        return segc_fail(SEGC_ERR_SHAPE, "%s: output %s != input %s", op, segc_tensor_shape_str(out, a, sizeof a),
-                         segc_tensor_shape_str(x, b, sizeof b));
-    if (!segc_tensor_is_contiguous(x) || !segc_tensor_is_contiguous(out))
-        return segc_fail(SEGC_ERR_INVALID_ARG, "%s: input and output must be contiguous", op);
-    return SEGC_OK;
-}
-
 /* v is NULL (when optional) or a contiguous float32 vector of c elements; *data gets its pointer. */
 static segc_status check_vec(const char *op, const char *name, const segc_tensor *v, int64_t c, int optional,
                              const float **data) {
@@ -106,7 +89,7 @@ static void stats(const float *x, int64_t n, float eps, mean2 *mean_out, float *
 segc_status segc_layer_norm(const segc_tensor *x, const segc_tensor *weight, const segc_tensor *bias, float eps,
                             segc_tensor *out) {
     const float *w, *b;
-    segc_status st = check_in_out("layer_norm", x, out, 1);
+    segc_status st = segc_tensor_check_f32_pair("layer_norm", x, out, 1);
     if (st) return st;
     int64_t C = x->shape[x->ndim - 1];
     if ((st = check_vec("layer_norm", "weight", weight, C, 1, &w)) || (st = check_vec("layer_norm", "bias", bias, C, 1, &b)))
@@ -139,7 +122,7 @@ segc_status segc_layer_norm(const segc_tensor *x, const segc_tensor *weight, con
 segc_status segc_layer_norm_reference(const segc_tensor *x, const segc_tensor *weight, const segc_tensor *bias,
                                       float eps, segc_tensor *out) {
     const float *w, *b;
-    segc_status st = check_in_out("layer_norm", x, out, 1);
+    segc_status st = segc_tensor_check_f32_pair("layer_norm", x, out, 1);
     if (st) return st;
     int64_t C = x->shape[x->ndim - 1];
     if ((st = check_vec("layer_norm", "weight", weight, C, 1, &w)) || (st = check_vec("layer_norm", "bias", bias, C, 1, &b)))
@@ -182,7 +165,7 @@ segc_status segc_layer_norm2d(const segc_tensor *x, const segc_tensor *weight, c
                               segc_tensor *out) {
     const float *w, *b;
     int64_t N = 0, C = 0, HW = 0;
-    segc_status st = check_in_out("layer_norm2d", x, out, 3);
+    segc_status st = segc_tensor_check_f32_pair("layer_norm2d", x, out, 3);
     if (st || (st = nchw_dims("layer_norm2d", x, &N, &C, &HW))) return st;
     if ((st = check_vec("layer_norm2d", "weight", weight, C, 1, &w)) ||
         (st = check_vec("layer_norm2d", "bias", bias, C, 1, &b)))
@@ -226,7 +209,7 @@ segc_status segc_layer_norm2d_reference(const segc_tensor *x, const segc_tensor 
                                         float eps, segc_tensor *out) {
     const float *w, *b;
     int64_t N = 0, C = 0, HW = 0;
-    segc_status st = check_in_out("layer_norm2d", x, out, 3);
+    segc_status st = segc_tensor_check_f32_pair("layer_norm2d", x, out, 3);
     if (st || (st = nchw_dims("layer_norm2d", x, &N, &C, &HW))) return st;
     if ((st = check_vec("layer_norm2d", "weight", weight, C, 1, &w)) ||
         (st = check_vec("layer_norm2d", "bias", bias, C, 1, &b)))
@@ -271,7 +254,7 @@ segc_status segc_group_norm(const segc_tensor *x, int groups, const segc_tensor 
                             float eps, segc_tensor *out) {
     const float *w, *b;
     int64_t N, C, S;
-    segc_status st = check_in_out("group_norm", x, out, 2);
+    segc_status st = segc_tensor_check_f32_pair("group_norm", x, out, 2);
     if (st) return st;
     nc_rest(x, &N, &C, &S);
     if ((st = check_groups(groups, C)) || (st = check_vec("group_norm", "weight", weight, C, 1, &w)) ||
@@ -300,7 +283,7 @@ segc_status segc_group_norm_reference(const segc_tensor *x, int groups, const se
                                       const segc_tensor *bias, float eps, segc_tensor *out) {
     const float *w, *b;
     int64_t N, C, S;
-    segc_status st = check_in_out("group_norm", x, out, 2);
+    segc_status st = segc_tensor_check_f32_pair("group_norm", x, out, 2);
     if (st) return st;
     nc_rest(x, &N, &C, &S);
     if ((st = check_groups(groups, C)) || (st = check_vec("group_norm", "weight", weight, C, 1, &w)) ||
@@ -334,7 +317,7 @@ segc_status segc_group_norm_reference(const segc_tensor *x, int groups, const se
 static segc_status check_batch_norm(const segc_tensor *x, const segc_tensor *gamma, const segc_tensor *beta,
                                     const segc_tensor *mean, const segc_tensor *var, segc_tensor *out,
                                     const float **g, const float **be, const float **m, const float **v) {
-    segc_status st = check_in_out("batch_norm", x, out, 2);
+    segc_status st = segc_tensor_check_f32_pair("batch_norm", x, out, 2);
     if (st) return st;
     int64_t C = x->shape[1];
     if ((st = check_vec("batch_norm", "gamma", gamma, C, 1, g)) || (st = check_vec("batch_norm", "beta", beta, C, 1, be)) ||

@@ -18,23 +18,6 @@
 /* Pixels per block in the channel softmax / argmax; the block's running max and sum sit on the stack. */
 #define CH_BLOCK 256
 
-/* x and out: contiguous float32 of the same shape with at least min_ndim dims. */
-static segc_status check_in_out(const char *op, const segc_tensor *x, const segc_tensor *out, int min_ndim) {
-    char a[96], b[96];
-    if (x->dtype != SEGC_F32 || out->dtype != SEGC_F32)
-        return segc_fail(SEGC_ERR_UNSUPPORTED, "%s: dtype %s -> %s (float32 only)", op, segc_dtype_name(x->dtype),
-                         segc_dtype_name(out->dtype));
-    if (x->ndim < min_ndim)
-        return segc_fail(SEGC_ERR_SHAPE, "%s: input %s needs at least %d dims", op,
-                         segc_tensor_shape_str(x, a, sizeof a), min_ndim);
-    if (!segc_tensor_has_shape(out, x->ndim, x->shape))
-        return segc_fail(SEGC_ERR_SHAPE, "%s: output %s != input %s", op, segc_tensor_shape_str(out, a, sizeof a),
-                         segc_tensor_shape_str(x, b, sizeof b));
-    if (!segc_tensor_is_contiguous(x) || !segc_tensor_is_contiguous(out))
-        return segc_fail(SEGC_ERR_INVALID_ARG, "%s: input and output must be contiguous", op);
-    return SEGC_OK;
-}
-
 /* Range of segc_exp_array: below EXP_LO the result is flushed to 0 (so 2^n stays a normal number),
    above EXP_HI it is +inf (log(FLT_MAX) = 88.7228). */
 #define EXP_LO (-86.0f)
@@ -96,7 +79,7 @@ void segc_softmax_rows(float *x, int64_t rows, int64_t n) {
 }
 
 segc_status segc_softmax(const segc_tensor *x, segc_tensor *out) {
-    segc_status st = check_in_out("softmax", x, out, 1);
+    segc_status st = segc_tensor_check_f32_pair("softmax", x, out, 1);
     if (st) return st;
     int64_t n = x->shape[x->ndim - 1];
     if (n > 0) softmax_rows_to(x->data, out->data, segc_tensor_numel(x) / n, n);
@@ -106,7 +89,7 @@ segc_status segc_softmax(const segc_tensor *x, segc_tensor *out) {
 segc_status segc_softmax_inplace(segc_tensor *x) { return segc_softmax(x, x); }
 
 segc_status segc_softmax_reference(const segc_tensor *x, segc_tensor *out) {
-    segc_status st = check_in_out("softmax", x, out, 1);
+    segc_status st = segc_tensor_check_f32_pair("softmax", x, out, 1);
     if (st) return st;
     int64_t n = x->shape[x->ndim - 1];
     if (n == 0) return SEGC_OK;
@@ -140,7 +123,7 @@ static segc_status nchw_dims(const char *op, const segc_tensor *x, int64_t *N, i
    contiguous loop over the block. */
 segc_status segc_softmax_channels(const segc_tensor *x, segc_tensor *out) {
     int64_t N = 0, C = 0, HW = 0;
-    segc_status st = check_in_out("softmax_channels", x, out, 3);
+    segc_status st = segc_tensor_check_f32_pair("softmax_channels", x, out, 3);
     if (st || (st = nchw_dims("softmax_channels", x, &N, &C, &HW))) return st;
     if (C == 0 || HW == 0) return SEGC_OK;
     int64_t blocks = (HW + CH_BLOCK - 1) / CH_BLOCK;
@@ -171,7 +154,7 @@ segc_status segc_softmax_channels(const segc_tensor *x, segc_tensor *out) {
 
 segc_status segc_softmax_channels_reference(const segc_tensor *x, segc_tensor *out) {
     int64_t N = 0, C = 0, HW = 0;
-    segc_status st = check_in_out("softmax_channels", x, out, 3);
+    segc_status st = segc_tensor_check_f32_pair("softmax_channels", x, out, 3);
     if (st || (st = nchw_dims("softmax_channels", x, &N, &C, &HW))) return st;
     const float *xd = x->data;
     float *od = out->data;
