@@ -13,13 +13,6 @@
 #include "nn/mobilenetv2.h"
 #include "test_util.h"
 
-static segc_tensor rand_tensor(segc_arena *a, test_rng *r, int ndim, const int64_t *shape, float lo, float hi) {
-    segc_tensor t;
-    ck_assert_int_eq(segc_tensor_new(a, SEGC_F32, ndim, shape, &t), SEGC_OK);
-    test_fill_uniform(r, t.data, (size_t)segc_tensor_numel(&t), lo, hi);
-    return t;
-}
-
 /* A block with random folded weights; biases in [-1, 3] so the border value relu6(bias) is often > 0. */
 static segc_mbv2_block random_block(segc_arena *a, test_rng *r, int in, int hidden, int out, int stride,
                                     int dilation, int expand) {
@@ -35,15 +28,15 @@ static segc_mbv2_block random_block(segc_arena *a, test_rng *r, int in, int hidd
     int64_t hid = b.hidden;
     if (expand) {
         const int64_t ws[4] = {hid, in, 1, 1};
-        b.expand_w = rand_tensor(a, r, 4, ws, -0.5f, 0.5f);
-        b.expand_b = rand_tensor(a, r, 1, &hid, -1.0f, 3.0f);
+        b.expand_w = test_rand_tensor(a, r, 4, ws, -0.5f, 0.5f);
+        b.expand_b = test_rand_tensor(a, r, 1, &hid, -1.0f, 3.0f);
     }
     const int64_t ds[4] = {hid, 1, 3, 3}, ps[4] = {out, hid, 1, 1};
     int64_t o = out;
-    b.dw_w = rand_tensor(a, r, 4, ds, -0.5f, 0.5f);
-    b.dw_b = rand_tensor(a, r, 1, &hid, -0.5f, 0.5f);
-    b.project_w = rand_tensor(a, r, 4, ps, -0.5f, 0.5f);
-    b.project_b = rand_tensor(a, r, 1, &o, -0.5f, 0.5f);
+    b.dw_w = test_rand_tensor(a, r, 4, ds, -0.5f, 0.5f);
+    b.dw_b = test_rand_tensor(a, r, 1, &hid, -0.5f, 0.5f);
+    b.project_w = test_rand_tensor(a, r, 4, ps, -0.5f, 0.5f);
+    b.project_b = test_rand_tensor(a, r, 1, &o, -0.5f, 0.5f);
     ck_assert_int_eq(segc_tensor_new(a, SEGC_F32, 1, &hid, &b.pad_value), SEGC_OK);
     float *v = b.pad_value.data;
     for (int64_t c = 0; c < hid; c++) {
@@ -67,7 +60,7 @@ START_TEST(test_mbv2_block_matches_port_padding_on_random_shapes) {
         segc_arena_mark m = segc_arena_get_mark(&a);
         segc_mbv2_block b = random_block(&a, &r, in, hidden, out, stride, dil, expand);
         const int64_t xs[4] = {1, in, h, w};
-        segc_tensor x = rand_tensor(&a, &r, 4, xs, -2.0f, 2.0f);
+        segc_tensor x = test_rand_tensor(&a, &r, 4, xs, -2.0f, 2.0f);
         int64_t p, q;
         segc_mbv2_block_out_size(&b, h, w, &p, &q);
         segc_tensor got, want;
@@ -95,7 +88,7 @@ START_TEST(test_mbv2_block_border_value_changes_edges) {
     float *bias = b.expand_b.data, *v = b.pad_value.data;
     for (int c = 0; c < b.hidden; c++) bias[c] = v[c] = 1.5f;   /* border value 1.5 everywhere */
     const int64_t xs[4] = {1, 4, 9, 7};
-    segc_tensor x = rand_tensor(&a, &r, 4, xs, -1.0f, 1.0f), got, want, zero_border;
+    segc_tensor x = test_rand_tensor(&a, &r, 4, xs, -1.0f, 1.0f), got, want, zero_border;
     ck_assert_int_eq(segc_tensor_new_f32(&a, &got, 4, 1, 4, 9, 7), SEGC_OK);
     ck_assert_int_eq(segc_tensor_new_f32(&a, &want, 4, 1, 4, 9, 7), SEGC_OK);
     ck_assert_int_eq(segc_tensor_new_f32(&a, &zero_border, 4, 1, 4, 9, 7), SEGC_OK);
@@ -116,7 +109,7 @@ START_TEST(test_mbv2_block_rejects_wrong_input) {
     test_rng r = test_rng_new(5);
     segc_mbv2_block b = random_block(&a, &r, 4, 24, 8, 2, 1, 1);
     const int64_t xs[4] = {1, 5, 8, 8};
-    segc_tensor x = rand_tensor(&a, &r, 4, xs, -1.0f, 1.0f), out;
+    segc_tensor x = test_rand_tensor(&a, &r, 4, xs, -1.0f, 1.0f), out;
     ck_assert_int_eq(segc_tensor_new_f32(&a, &out, 4, 1, 8, 4, 4), SEGC_OK);
     ck_assert_int_eq(segc_mbv2_block_forward(&b, &a, &x, &out), SEGC_ERR_SHAPE);
     ck_assert(strstr(segc_last_error(), "input") != NULL);

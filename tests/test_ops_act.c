@@ -16,12 +16,6 @@ static const segc_act ALL_ACTS[] = {SEGC_ACT_NONE, SEGC_ACT_RELU, SEGC_ACT_RELU6
                                     SEGC_ACT_GELU_TANH, SEGC_ACT_SILU, SEGC_ACT_SIGMOID, SEGC_ACT_HARDSWISH};
 #define NUM_ACTS ((int)(sizeof ALL_ACTS / sizeof ALL_ACTS[0]))
 
-static void read_fixture(const char *name, segc_npy *out) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/elem/%s.npy", test_data_dir(), name);
-    ck_assert_msg(segc_npy_read(path, out) == SEGC_OK, "%s", segc_last_error());
-}
-
 START_TEST(test_act_matches_reference_on_odd_and_large_sizes) {
     static const size_t sizes[] = {1, 7, 33, 1000, 70001};
     test_rng r = test_rng_new(3);
@@ -47,8 +41,8 @@ END_TEST
 /* Each activation against its torch output on act_x. */
 static void check_fixture(segc_act act, const char *name) {
     segc_npy x, want;
-    read_fixture("act_x", &x);
-    read_fixture(name, &want);
+    test_read_fixture("elem", "act_x", &x);
+    test_read_fixture("elem", name, &want);
     segc_tensor t = segc_npy_tensor(&x);
     ck_assert_int_eq(segc_act_tensor(act, &t), SEGC_OK);
     test_assert_close(x.data, want.data, (size_t)segc_npy_numel(&want), 1e-6, 1e-5, name);

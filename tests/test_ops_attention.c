@@ -22,13 +22,6 @@
 #define ATTN_RTOL 1e-4
 
 /* A contiguous float32 tensor from the arena filled with uniform values in [lo, hi). */
-static segc_tensor rand_tensor(segc_arena *a, test_rng *r, int ndim, const int64_t *shape, float lo, float hi) {
-    segc_tensor t;
-    ck_assert_int_eq(segc_tensor_new(a, SEGC_F32, ndim, shape, &t), SEGC_OK);
-    test_fill_uniform(r, t.data, (size_t)segc_tensor_numel(&t), lo, hi);
-    return t;
-}
-
 static segc_tensor new_tensor(segc_arena *a, int ndim, const int64_t *shape) {
     segc_tensor t;
     ck_assert_int_eq(segc_tensor_new(a, SEGC_F32, ndim, shape, &t), SEGC_OK);
@@ -54,8 +47,8 @@ START_TEST(test_attention_matches_reference_on_random_shapes) {
         int64_t B = test_rng_int(&r, 1, 2), H = test_rng_int(&r, 1, 3), Lq = test_rng_int(&r, 1, 70),
                 Lk = test_rng_int(&r, 1, 90), D = test_rng_int(&r, 1, 37), Dv = test_rng_int(&r, 1, 29);
         const int64_t qs[4] = {B, H, Lq, D}, ks[4] = {B, H, Lk, D}, vs[4] = {B, H, Lk, Dv};
-        segc_tensor q = rand_tensor(&a, &r, 4, qs, -2, 2), k = rand_tensor(&a, &r, 4, ks, -2, 2),
-                    v = rand_tensor(&a, &r, 4, vs, -1, 1);
+        segc_tensor q = test_rand_tensor(&a, &r, 4, qs, -2, 2), k = test_rand_tensor(&a, &r, 4, ks, -2, 2),
+                    v = test_rand_tensor(&a, &r, 4, vs, -1, 1);
         char what[128];
         snprintf(what, sizeof what, "B%lld H%lld Lq%lld Lk%lld D%lld Dv%lld", (long long)B, (long long)H,
                  (long long)Lq, (long long)Lk, (long long)D, (long long)Dv);
@@ -72,11 +65,11 @@ START_TEST(test_attention_with_additive_masks_matches_reference) {
     test_rng r = test_rng_new(12);
     const int64_t B = 2, H = 3, Lq = 37, Lk = 53, D = 9;
     const int64_t qs[4] = {B, H, Lq, D}, ks[4] = {B, H, Lk, D};
-    segc_tensor q = rand_tensor(&a, &r, 4, qs, -1, 1), k = rand_tensor(&a, &r, 4, ks, -1, 1),
-                v = rand_tensor(&a, &r, 4, ks, -1, 1);
+    segc_tensor q = test_rand_tensor(&a, &r, 4, qs, -1, 1), k = test_rand_tensor(&a, &r, 4, ks, -1, 1),
+                v = test_rand_tensor(&a, &r, 4, ks, -1, 1);
     /* [Lq, Lk] with some keys excluded (-inf), as a causal-ish pattern */
     const int64_t m2s[2] = {Lq, Lk};
-    segc_tensor m2 = rand_tensor(&a, &r, 2, m2s, -3, 3);
+    segc_tensor m2 = test_rand_tensor(&a, &r, 2, m2s, -3, 3);
     float *m2d = m2.data;
     for (int64_t i = 0; i < Lq; i++)
         for (int64_t j = 0; j < Lk; j++)
@@ -84,11 +77,11 @@ START_TEST(test_attention_with_additive_masks_matches_reference) {
     check_attention(&a, &q, &k, &v, &m2, 0.0f, "2-D mask");
     /* [B, 1, Lq, Lk]: per-image mask broadcast over heads */
     const int64_t m4s[4] = {B, 1, Lq, Lk};
-    segc_tensor m4 = rand_tensor(&a, &r, 4, m4s, -4, 4);
+    segc_tensor m4 = test_rand_tensor(&a, &r, 4, m4s, -4, 4);
     check_attention(&a, &q, &k, &v, &m4, 0.0f, "[B,1,Lq,Lk] mask");
     /* [1, H, Lq, Lk] */
     const int64_t m5s[4] = {1, H, Lq, Lk};
-    segc_tensor m5 = rand_tensor(&a, &r, 4, m5s, -4, 4);
+    segc_tensor m5 = test_rand_tensor(&a, &r, 4, m5s, -4, 4);
     check_attention(&a, &q, &k, &v, &m5, 0.7f, "[1,H,Lq,Lk] mask, scale 0.7");
     segc_arena_free(&a);
 }
@@ -99,9 +92,9 @@ START_TEST(test_attention_fully_masked_row_gives_zeros) {
     segc_arena_init(&a, 0);
     test_rng r = test_rng_new(13);
     const int64_t qs[4] = {1, 1, 4, 8}, ks[4] = {1, 1, 6, 8}, ms[2] = {4, 6};
-    segc_tensor q = rand_tensor(&a, &r, 4, qs, -1, 1), k = rand_tensor(&a, &r, 4, ks, -1, 1),
-                v = rand_tensor(&a, &r, 4, ks, 1, 2);
-    segc_tensor mask = rand_tensor(&a, &r, 2, ms, 0, 0);
+    segc_tensor q = test_rand_tensor(&a, &r, 4, qs, -1, 1), k = test_rand_tensor(&a, &r, 4, ks, -1, 1),
+                v = test_rand_tensor(&a, &r, 4, ks, 1, 2);
+    segc_tensor mask = test_rand_tensor(&a, &r, 2, ms, 0, 0);
     for (int j = 0; j < 6; j++) ((float *)mask.data)[2 * 6 + j] = -INFINITY;  /* row 2: nothing to attend */
     segc_tensor out = new_tensor(&a, 4, qs);
     ck_assert_int_eq(segc_attention(&a, &q, &k, &v, &mask, 0, &out), SEGC_OK);
@@ -122,15 +115,15 @@ START_TEST(test_attention_long_sequences_exercise_row_blocking) {
     test_rng r = test_rng_new(14);
     {
         const int64_t qs[4] = {1, 2, 601, 13}, ks[4] = {1, 2, 1499, 13}, vs[4] = {1, 2, 1499, 7};
-        segc_tensor q = rand_tensor(&a, &r, 4, qs, -3, 3), k = rand_tensor(&a, &r, 4, ks, -3, 3),
-                    v = rand_tensor(&a, &r, 4, vs, -1, 1);
+        segc_tensor q = test_rand_tensor(&a, &r, 4, qs, -3, 3), k = test_rand_tensor(&a, &r, 4, ks, -3, 3),
+                    v = test_rand_tensor(&a, &r, 4, vs, -1, 1);
         check_attention(&a, &q, &k, &v, NULL, 0.0f, "601 x 1499");
     }
     segc_arena_reset(&a);
     {
         const int64_t qs[4] = {1, 1, 67, 8}, ks[4] = {1, 1, 40001, 8};
-        segc_tensor q = rand_tensor(&a, &r, 4, qs, -4, 4), k = rand_tensor(&a, &r, 4, ks, -4, 4),
-                    v = rand_tensor(&a, &r, 4, ks, -1, 1);
+        segc_tensor q = test_rand_tensor(&a, &r, 4, qs, -4, 4), k = test_rand_tensor(&a, &r, 4, ks, -4, 4),
+                    v = test_rand_tensor(&a, &r, 4, ks, -1, 1);
         check_attention(&a, &q, &k, &v, NULL, 1.0f, "67 x 40001, scale 1");
     }
     segc_arena_free(&a);
@@ -146,8 +139,8 @@ START_TEST(test_attention_result_does_not_depend_on_thread_count) {
     const int64_t shapes[2][3] = {{700, 300, 16}, {5, 300, 16}};
     for (int s = 0; s < 2; s++) {
         const int64_t qs[4] = {1, 2, shapes[s][0], shapes[s][2]}, ks[4] = {1, 2, shapes[s][1], shapes[s][2]};
-        segc_tensor q = rand_tensor(&a, &r, 4, qs, -1, 1), k = rand_tensor(&a, &r, 4, ks, -1, 1),
-                    v = rand_tensor(&a, &r, 4, ks, -1, 1);
+        segc_tensor q = test_rand_tensor(&a, &r, 4, qs, -1, 1), k = test_rand_tensor(&a, &r, 4, ks, -1, 1),
+                    v = test_rand_tensor(&a, &r, 4, ks, -1, 1);
         segc_tensor o1 = new_tensor(&a, 4, qs), o2 = new_tensor(&a, 4, qs);
         omp_set_num_threads(1);
         ck_assert_int_eq(segc_attention(&a, &q, &k, &v, NULL, 0, &o1), SEGC_OK);
@@ -167,8 +160,8 @@ START_TEST(test_attention_accepts_head_views_of_projections) {
     test_rng r = test_rng_new(16);
     const int64_t B = 2, L = 29, Lk = 41, heads = 3, D = 6;
     const int64_t xs[3] = {B, L, heads * D}, ys[3] = {B, Lk, heads * D};
-    segc_tensor xq = rand_tensor(&a, &r, 3, xs, -1, 1), xk = rand_tensor(&a, &r, 3, ys, -1, 1),
-                xv = rand_tensor(&a, &r, 3, ys, -1, 1), xo = new_tensor(&a, 3, xs);
+    segc_tensor xq = test_rand_tensor(&a, &r, 3, xs, -1, 1), xk = test_rand_tensor(&a, &r, 3, ys, -1, 1),
+                xv = test_rand_tensor(&a, &r, 3, ys, -1, 1), xo = new_tensor(&a, 3, xs);
     segc_tensor q, k, v, o;
     ck_assert_int_eq(segc_attention_heads_view(&xq, (int)heads, &q), SEGC_OK);
     ck_assert_int_eq(segc_attention_heads_view(&xk, (int)heads, &k), SEGC_OK);
@@ -196,7 +189,7 @@ START_TEST(test_split_qkv_and_merge_heads_follow_index_formulas) {
     test_rng r = test_rng_new(17);
     const int64_t B = 2, L = 7, H = 3, D = 5;
     const int64_t xs[3] = {B, L, 3 * H * D}, hs[4] = {B, H, L, D}, ms[3] = {B, L, H * D};
-    segc_tensor x = rand_tensor(&a, &r, 3, xs, -1, 1);
+    segc_tensor x = test_rand_tensor(&a, &r, 3, xs, -1, 1);
     segc_tensor q = new_tensor(&a, 4, hs), k = new_tensor(&a, 4, hs), v = new_tensor(&a, 4, hs);
     ck_assert_int_eq(segc_attention_split_qkv(&x, (int)H, &q, &k, &v), SEGC_OK);
     const float *xd = x.data;
@@ -218,7 +211,7 @@ START_TEST(test_split_qkv_and_merge_heads_follow_index_formulas) {
                     ck_assert_float_eq(md[(b * L + l) * H * D + h * D + d], *segc_at4(&k, b, h, l, d));
     /* a channel count that does not split */
     const int64_t bad[3] = {B, L, 3 * H * D + 1};
-    segc_tensor xb = rand_tensor(&a, &r, 3, bad, 0, 1);
+    segc_tensor xb = test_rand_tensor(&a, &r, 3, bad, 0, 1);
     ck_assert_int_eq(segc_attention_split_qkv(&xb, (int)H, &q, &k, &v), SEGC_ERR_SHAPE);
     segc_arena_free(&a);
 }
@@ -230,10 +223,10 @@ START_TEST(test_attention_rejects_mismatched_shapes) {
     test_rng r = test_rng_new(18);
     const int64_t qs[4] = {1, 2, 5, 8}, ks[4] = {1, 2, 6, 8}, kbad[4] = {1, 2, 6, 7}, vbad[4] = {1, 2, 5, 8},
                   obad[4] = {1, 2, 5, 9}, mbad[2] = {5, 5};
-    segc_tensor q = rand_tensor(&a, &r, 4, qs, 0, 1), k = rand_tensor(&a, &r, 4, ks, 0, 1),
-                v = rand_tensor(&a, &r, 4, ks, 0, 1), out = new_tensor(&a, 4, qs);
-    segc_tensor kb = rand_tensor(&a, &r, 4, kbad, 0, 1), vb = rand_tensor(&a, &r, 4, vbad, 0, 1),
-                ob = new_tensor(&a, 4, obad), mb = rand_tensor(&a, &r, 2, mbad, 0, 1);
+    segc_tensor q = test_rand_tensor(&a, &r, 4, qs, 0, 1), k = test_rand_tensor(&a, &r, 4, ks, 0, 1),
+                v = test_rand_tensor(&a, &r, 4, ks, 0, 1), out = new_tensor(&a, 4, qs);
+    segc_tensor kb = test_rand_tensor(&a, &r, 4, kbad, 0, 1), vb = test_rand_tensor(&a, &r, 4, vbad, 0, 1),
+                ob = new_tensor(&a, 4, obad), mb = test_rand_tensor(&a, &r, 2, mbad, 0, 1);
     ck_assert_int_eq(segc_attention(&a, &q, &kb, &v, NULL, 0, &out), SEGC_ERR_SHAPE);
     ck_assert_int_eq(segc_attention(&a, &q, &k, &vb, NULL, 0, &out), SEGC_ERR_SHAPE);
     ck_assert_int_eq(segc_attention(&a, &q, &k, &v, NULL, 0, &ob), SEGC_ERR_SHAPE);
@@ -250,8 +243,8 @@ START_TEST(test_attention_scratch_is_released_and_reused) {
     segc_arena_init(&a, 0);
     test_rng r = test_rng_new(19);
     const int64_t qs[4] = {1, 2, 300, 16}, ks[4] = {1, 2, 900, 16};
-    segc_tensor q = rand_tensor(&a, &r, 4, qs, -1, 1), k = rand_tensor(&a, &r, 4, ks, -1, 1),
-                v = rand_tensor(&a, &r, 4, ks, -1, 1), out = new_tensor(&a, 4, qs);
+    segc_tensor q = test_rand_tensor(&a, &r, 4, qs, -1, 1), k = test_rand_tensor(&a, &r, 4, ks, -1, 1),
+                v = test_rand_tensor(&a, &r, 4, ks, -1, 1), out = new_tensor(&a, 4, qs);
     size_t in_use = a.in_use;
     ck_assert_int_eq(segc_attention(&a, &q, &k, &v, NULL, 0, &out), SEGC_OK);
     ck_assert_uint_eq(a.in_use, in_use);
@@ -295,7 +288,7 @@ START_TEST(test_window_round_trip_with_padding_on_random_sizes) {
         int ws = test_rng_int(&r, 1, 8);
         const int64_t xs[4] = {test_rng_int(&r, 1, 2), test_rng_int(&r, 1, 19), test_rng_int(&r, 1, 19),
                                test_rng_int(&r, 1, 5)};
-        segc_tensor x = rand_tensor(&a, &r, 4, xs, -1, 1), w, back;
+        segc_tensor x = test_rand_tensor(&a, &r, 4, xs, -1, 1), w, back;
         ck_assert_int_eq(segc_window_partition_new(&a, &x, ws, &w), SEGC_OK);
         int64_t nh = (xs[1] + ws - 1) / ws, nw = (xs[2] + ws - 1) / ws, C = xs[3];
         ck_assert_int_eq(w.shape[0], xs[0] * nh * nw);
@@ -330,15 +323,9 @@ END_TEST
 
 /* ---- RoPE ---- */
 
-static void read_fixture(const char *name, segc_npy *out) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/attention/%s.npy", test_data_dir(), name);
-    ck_assert_msg(segc_npy_read(path, out) == SEGC_OK, "%s", segc_last_error());
-}
-
 START_TEST(test_rope_cis_matches_sam2_compute_axial_cis) {
     segc_npy want;
-    read_fixture("rope_cis", &want);
+    test_read_fixture("attention", "rope_cis", &want);
     segc_arena a;
     segc_arena_init(&a, 0);
     segc_tensor cis;
@@ -353,10 +340,10 @@ END_TEST
 /* RoPEAttention on two memory frames plus three object-pointer keys left unrotated. */
 START_TEST(test_rope_qk_matches_sam2_with_repeat_and_excluded_keys) {
     segc_npy q, k, q_want, k_want;
-    read_fixture("rope_q", &q);
-    read_fixture("rope_k", &k);
-    read_fixture("rope_q_out", &q_want);
-    read_fixture("rope_k_out", &k_want);
+    test_read_fixture("attention", "rope_q", &q);
+    test_read_fixture("attention", "rope_k", &k);
+    test_read_fixture("attention", "rope_q_out", &q_want);
+    test_read_fixture("attention", "rope_k_out", &k_want);
     segc_arena a;
     segc_arena_init(&a, 0);
     segc_tensor cis;
@@ -385,7 +372,7 @@ START_TEST(test_rope_apply_matches_complex_reference) {
         int64_t n = (int64_t)end_x * end_y, reps = test_rng_int(&r, 1, 3), extra = test_rng_int(&r, 0, 4);
         float theta = it % 2 ? SEGC_ROPE_THETA_DEFAULT : 100.0f;
         const int64_t xs[4] = {test_rng_int(&r, 1, 2), test_rng_int(&r, 1, 3), reps * n + extra, dim};
-        segc_tensor x = rand_tensor(&a, &r, 4, xs, -2, 2), want, cis;
+        segc_tensor x = test_rand_tensor(&a, &r, 4, xs, -2, 2), want, cis;
         ck_assert_int_eq(segc_tensor_contiguous(&a, &x, &want), SEGC_OK);
         ck_assert_int_eq(segc_rope_axial_cis_new(&a, dim, end_x, end_y, theta, &cis), SEGC_OK);
         ck_assert_int_eq(segc_rope_apply(&x, &cis, reps * n), SEGC_OK);
@@ -409,8 +396,8 @@ START_TEST(test_rope_rejects_bad_dims_and_lengths) {
     ck_assert_int_eq(segc_rope_axial_cis_new(&a, 6, 4, 4, SEGC_ROPE_THETA_DEFAULT, &cis), SEGC_ERR_INVALID_ARG);
     ck_assert_int_eq(segc_rope_axial_cis_new(&a, 8, 4, 4, SEGC_ROPE_THETA_DEFAULT, &cis), SEGC_OK);
     const int64_t qs[4] = {1, 1, 16, 8}, kodd[4] = {1, 1, 20, 8}, dbad[4] = {1, 1, 16, 12};
-    segc_tensor q = rand_tensor(&a, &r, 4, qs, -1, 1), k = rand_tensor(&a, &r, 4, kodd, -1, 1),
-                qd = rand_tensor(&a, &r, 4, dbad, -1, 1), q0;
+    segc_tensor q = test_rand_tensor(&a, &r, 4, qs, -1, 1), k = test_rand_tensor(&a, &r, 4, kodd, -1, 1),
+                qd = test_rand_tensor(&a, &r, 4, dbad, -1, 1), q0;
     ck_assert_int_eq(segc_tensor_contiguous(&a, &q, &q0), SEGC_OK);
     /* 20 keys with nothing excluded: not a multiple of 16 even with repeat; q must stay untouched */
     ck_assert_int_eq(segc_rope_apply_qk(&q, &k, &cis, 1, 0), SEGC_ERR_SHAPE);

@@ -14,13 +14,6 @@
 #include "ops/deform_attn.h"
 #include "test_util.h"
 
-static segc_tensor rand_tensor(segc_arena *a, test_rng *r, int ndim, const int64_t *shape, float lo, float hi) {
-    segc_tensor t;
-    ck_assert_int_eq(segc_tensor_new(a, SEGC_F32, ndim, shape, &t), SEGC_OK);
-    test_fill_uniform(r, t.data, (size_t)segc_tensor_numel(&t), lo, hi);
-    return t;
-}
-
 static segc_tensor new_tensor(segc_arena *a, int ndim, const int64_t *shape) {
     segc_tensor t;
     ck_assert_int_eq(segc_tensor_new(a, SEGC_F32, ndim, shape, &t), SEGC_OK);
@@ -47,9 +40,9 @@ static problem random_problem(segc_arena *a, test_rng *r, int L, float lo, float
         S += p.shapes[l][0] * p.shapes[l][1];
     }
     const int64_t vs[4] = {p.B, S, p.M, p.D}, ls[6] = {p.B, p.Lq, p.M, L, p.P, 2}, ws[5] = {p.B, p.Lq, p.M, L, p.P};
-    p.value = rand_tensor(a, r, 4, vs, -1, 1);
-    p.loc = rand_tensor(a, r, 6, ls, lo, hi);
-    p.weight = rand_tensor(a, r, 5, ws, 0, 1);
+    p.value = test_rand_tensor(a, r, 4, vs, -1, 1);
+    p.loc = test_rand_tensor(a, r, 6, ls, lo, hi);
+    p.weight = test_rand_tensor(a, r, 5, ws, 0, 1);
     return p;
 }
 
@@ -183,7 +176,7 @@ START_TEST(test_ms_deform_attn_honours_explicit_level_start) {
     int64_t n0 = p.shapes[0][0] * p.shapes[0][1], n1 = p.shapes[1][0] * p.shapes[1][1];
     /* the same value with level 1 stored first, then 3 unused tokens, then level 0 */
     const int64_t vs[4] = {p.B, n1 + 3 + n0, p.M, p.D};
-    segc_tensor v2 = rand_tensor(&a, &r, 4, vs, 100, 200);
+    segc_tensor v2 = test_rand_tensor(&a, &r, 4, vs, 100, 200);
     int64_t tok = p.M * p.D;
     for (int64_t b = 0; b < p.B; b++) {
         const float *src = (const float *)p.value.data + b * (n0 + n1) * tok;

@@ -13,12 +13,6 @@
 #include "ops/nms.h"
 #include "test_util.h"
 
-static void read_fixture(const char *name, segc_npy *out) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/elem/%s.npy", test_data_dir(), name);
-    ck_assert_msg(segc_npy_read(path, out) == SEGC_OK, "%s", segc_last_error());
-}
-
 static void assert_same_keep(const int64_t *got, int64_t ngot, const int64_t *want, int64_t nwant, const char *what) {
     ck_assert_msg(ngot == nwant, "%s: kept %lld, want %lld", what, (long long)ngot, (long long)nwant);
     for (int64_t i = 0; i < nwant; i++)
@@ -30,12 +24,12 @@ static void assert_same_keep(const int64_t *got, int64_t ngot, const int64_t *wa
 static void check_fixture(const char *prefix) {
     char name[64];
     segc_npy boxes, scores, thr, keep, ids = {0};
-    snprintf(name, sizeof name, "%s_boxes", prefix), read_fixture(name, &boxes);
-    snprintf(name, sizeof name, "%s_scores", prefix), read_fixture(name, &scores);
-    snprintf(name, sizeof name, "%s_thr", prefix), read_fixture(name, &thr);
-    snprintf(name, sizeof name, "%s_keep", prefix), read_fixture(name, &keep);
+    snprintf(name, sizeof name, "%s_boxes", prefix), test_read_fixture("elem", name, &boxes);
+    snprintf(name, sizeof name, "%s_scores", prefix), test_read_fixture("elem", name, &scores);
+    snprintf(name, sizeof name, "%s_thr", prefix), test_read_fixture("elem", name, &thr);
+    snprintf(name, sizeof name, "%s_keep", prefix), test_read_fixture("elem", name, &keep);
     int batched = prefix[0] == 'b';
-    if (batched) snprintf(name, sizeof name, "%s_ids", prefix), read_fixture(name, &ids);
+    if (batched) snprintf(name, sizeof name, "%s_ids", prefix), test_read_fixture("elem", name, &ids);
     segc_tensor b = segc_npy_tensor(&boxes), s = segc_npy_tensor(&scores);
     int64_t n = b.shape[0], nk = segc_npy_numel(&keep), count = -1;
     int64_t *got = malloc(sizeof(int64_t) * (size_t)n), *want = malloc(sizeof(int64_t) * (size_t)nk);

@@ -17,35 +17,15 @@
 #define NORM_ATOL 2e-5
 #define NORM_RTOL 1e-5
 
-static void read_fixture(const char *name, segc_npy *out) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/elem/%s.npy", test_data_dir(), name);
-    ck_assert_msg(segc_npy_read(path, out) == SEGC_OK, "%s", segc_last_error());
-}
-
-static segc_tensor rand_tensor(segc_arena *a, test_rng *r, int ndim, const int64_t *shape, float lo, float hi) {
-    segc_tensor t;
-    ck_assert_int_eq(segc_tensor_new(a, SEGC_F32, ndim, shape, &t), SEGC_OK);
-    test_fill_uniform(r, t.data, (size_t)segc_tensor_numel(&t), lo, hi);
-    return t;
-}
-
-static segc_tensor new_like(segc_arena *a, const segc_tensor *x) {
-    segc_tensor t;
-    ck_assert_int_eq(segc_tensor_new(a, SEGC_F32, x->ndim, x->shape, &t), SEGC_OK);
-    segc_tensor_fill_f32(&t, NAN);
-    return t;
-}
-
 START_TEST(test_layer_norm_matches_reference_on_random_shapes) {
     segc_arena a;
     segc_arena_init(&a, 0);
     test_rng r = test_rng_new(5);
     for (int it = 0; it < 10; it++) {
         int64_t shape[3] = {test_rng_int(&r, 1, 3), test_rng_int(&r, 1, 300), test_rng_int(&r, 1, 97)};
-        segc_tensor x = rand_tensor(&a, &r, 3, shape, -3, 5), w = rand_tensor(&a, &r, 1, &shape[2], -2, 2),
-                    b = rand_tensor(&a, &r, 1, &shape[2], -1, 1);
-        segc_tensor got = new_like(&a, &x), want = new_like(&a, &x);
+        segc_tensor x = test_rand_tensor(&a, &r, 3, shape, -3, 5), w = test_rand_tensor(&a, &r, 1, &shape[2], -2, 2),
+                    b = test_rand_tensor(&a, &r, 1, &shape[2], -1, 1);
+        segc_tensor got = test_new_like_nan(&a, &x), want = test_new_like_nan(&a, &x);
         const segc_tensor *wp = it % 3 == 2 ? NULL : &w, *bp = it % 3 == 1 ? NULL : &b;
         ck_assert_int_eq(segc_layer_norm(&x, wp, bp, 1e-5f, &got), SEGC_OK);
         ck_assert_int_eq(segc_layer_norm_reference(&x, wp, bp, 1e-5f, &want), SEGC_OK);
@@ -67,9 +47,9 @@ START_TEST(test_layer_norm2d_and_group_norm_match_reference) {
         int64_t shape[4] = {test_rng_int(&r, 1, 2), groups * test_rng_int(&r, 1, 9), test_rng_int(&r, 1, 23),
                             test_rng_int(&r, 1, 29)};
         if (it == 0) shape[2] = 40, shape[3] = 33;   /* more than one pixel block */
-        segc_tensor x = rand_tensor(&a, &r, 4, shape, -2, 3), w = rand_tensor(&a, &r, 1, &shape[1], -2, 2),
-                    b = rand_tensor(&a, &r, 1, &shape[1], -1, 1);
-        segc_tensor got = new_like(&a, &x), want = new_like(&a, &x);
+        segc_tensor x = test_rand_tensor(&a, &r, 4, shape, -2, 3), w = test_rand_tensor(&a, &r, 1, &shape[1], -2, 2),
+                    b = test_rand_tensor(&a, &r, 1, &shape[1], -1, 1);
+        segc_tensor got = test_new_like_nan(&a, &x), want = test_new_like_nan(&a, &x);
         size_t n = (size_t)segc_tensor_numel(&x);
         ck_assert_int_eq(segc_layer_norm2d(&x, &w, &b, 1e-6f, &got), SEGC_OK);
         ck_assert_int_eq(segc_layer_norm2d_reference(&x, &w, &b, 1e-6f, &want), SEGC_OK);
@@ -87,10 +67,10 @@ START_TEST(test_batch_norm_matches_reference) {
     segc_arena_init(&a, 0);
     test_rng r = test_rng_new(7);
     int64_t shape[4] = {2, 13, 7, 9};
-    segc_tensor x = rand_tensor(&a, &r, 4, shape, -2, 3), g = rand_tensor(&a, &r, 1, &shape[1], 0.5f, 2),
-                be = rand_tensor(&a, &r, 1, &shape[1], -1, 1), m = rand_tensor(&a, &r, 1, &shape[1], -1, 1),
-                v = rand_tensor(&a, &r, 1, &shape[1], 0.1f, 3);
-    segc_tensor got = new_like(&a, &x), want = new_like(&a, &x);
+    segc_tensor x = test_rand_tensor(&a, &r, 4, shape, -2, 3), g = test_rand_tensor(&a, &r, 1, &shape[1], 0.5f, 2),
+                be = test_rand_tensor(&a, &r, 1, &shape[1], -1, 1), m = test_rand_tensor(&a, &r, 1, &shape[1], -1, 1),
+                v = test_rand_tensor(&a, &r, 1, &shape[1], 0.1f, 3);
+    segc_tensor got = test_new_like_nan(&a, &x), want = test_new_like_nan(&a, &x);
     ck_assert_int_eq(segc_batch_norm(&x, &g, &be, &m, &v, 1e-5f, &got), SEGC_OK);
     ck_assert_int_eq(segc_batch_norm_reference(&x, &g, &be, &m, &v, 1e-5f, &want), SEGC_OK);
     test_assert_close(got.data, want.data, (size_t)segc_tensor_numel(&x), NORM_ATOL, NORM_RTOL, "batch_norm");
@@ -108,10 +88,10 @@ END_TEST
 static void check_norm_fixture(const char *prefix, int which) {
     char name[64];
     segc_npy x, w, b, want;
-    snprintf(name, sizeof name, "%s_x", prefix), read_fixture(name, &x);
-    snprintf(name, sizeof name, "%s_w", prefix), read_fixture(name, &w);
-    snprintf(name, sizeof name, "%s_b", prefix), read_fixture(name, &b);
-    snprintf(name, sizeof name, "%s_out", prefix), read_fixture(name, &want);
+    snprintf(name, sizeof name, "%s_x", prefix), test_read_fixture("elem", name, &x);
+    snprintf(name, sizeof name, "%s_w", prefix), test_read_fixture("elem", name, &w);
+    snprintf(name, sizeof name, "%s_b", prefix), test_read_fixture("elem", name, &b);
+    snprintf(name, sizeof name, "%s_out", prefix), test_read_fixture("elem", name, &want);
     segc_tensor xt = segc_npy_tensor(&x), wt = segc_npy_tensor(&w), bt = segc_npy_tensor(&b);
     segc_status st = which == 0   ? segc_layer_norm(&xt, &wt, &bt, 1e-5f, &xt)
                      : which == 1 ? segc_layer_norm2d(&xt, &wt, &bt, 1e-6f, &xt)
@@ -189,7 +169,7 @@ START_TEST(test_norms_do_not_depend_on_thread_count) {
     segc_arena_init(&a, 0);
     test_rng r = test_rng_new(9);
     int64_t shape[4] = {2, 32, 40, 40};
-    segc_tensor x = rand_tensor(&a, &r, 4, shape, -2, 3), o1 = new_like(&a, &x), o2 = new_like(&a, &x);
+    segc_tensor x = test_rand_tensor(&a, &r, 4, shape, -2, 3), o1 = test_new_like_nan(&a, &x), o2 = test_new_like_nan(&a, &x);
     size_t n = (size_t)segc_tensor_numel(&x);
     int saved = omp_get_max_threads();
     for (int op = 0; op < 3; op++) {

@@ -13,12 +13,6 @@
 #include "ops/pool.h"
 #include "test_util.h"
 
-static void read_fixture(const char *name, segc_npy *out) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/elem/%s.npy", test_data_dir(), name);
-    ck_assert_msg(segc_npy_read(path, out) == SEGC_OK, "%s", segc_last_error());
-}
-
 static segc_tensor rand_tensor(segc_arena *a, test_rng *r, int ndim, const int64_t *shape) {
     segc_tensor t;
     ck_assert_int_eq(segc_tensor_new(a, SEGC_F32, ndim, shape, &t), SEGC_OK);
@@ -93,8 +87,8 @@ START_TEST(test_pools_match_pytorch_fixtures) {
     segc_arena a;
     segc_arena_init(&a, 0);
     segc_npy x, cases;
-    read_fixture("pool_x", &x);
-    read_fixture("pool_cases", &cases);
+    test_read_fixture("elem", "pool_x", &x);
+    test_read_fixture("elem", "pool_cases", &cases);
     segc_tensor xt = segc_npy_tensor(&x);
     const int32_t *c = cases.data;
     for (int64_t i = 0; i < cases.shape[0]; i++, c += 5) {
@@ -105,7 +99,7 @@ START_TEST(test_pools_match_pytorch_fixtures) {
             segc_npy want;
             segc_tensor got;
             snprintf(name, sizeof name, "pool_%s_%lld", is_max ? "max" : "avg", (long long)i);
-            read_fixture(name, &want);
+            test_read_fixture("elem", name, &want);
             segc_status st = is_max ? segc_max_pool2d_new(&a, &xt, &p, &got) : segc_avg_pool2d_new(&a, &xt, &p, &got);
             ck_assert_msg(st == SEGC_OK, "%s: %s", name, segc_last_error());
             segc_tensor wt = segc_npy_tensor(&want);
@@ -123,8 +117,8 @@ START_TEST(test_adaptive_and_global_avg_pool_match_pytorch_and_reference) {
     segc_arena a;
     segc_arena_init(&a, 0);
     segc_npy x, sizes;
-    read_fixture("adapt_x", &x);
-    read_fixture("adapt_sizes", &sizes);
+    test_read_fixture("elem", "adapt_x", &x);
+    test_read_fixture("elem", "adapt_sizes", &sizes);
     segc_tensor xt = segc_npy_tensor(&x);
     const int32_t *sz = sizes.data;
     for (int64_t i = 0; i < sizes.shape[0]; i++) {
@@ -132,7 +126,7 @@ START_TEST(test_adaptive_and_global_avg_pool_match_pytorch_and_reference) {
         segc_npy want;
         segc_tensor got, ref;
         snprintf(name, sizeof name, "adapt_out_%lld", (long long)i);
-        read_fixture(name, &want);
+        test_read_fixture("elem", name, &want);
         ck_assert_int_eq(segc_adaptive_avg_pool2d_new(&a, &xt, sz[2 * i], sz[2 * i + 1], &got), SEGC_OK);
         test_assert_close(got.data, want.data, (size_t)segc_npy_numel(&want), 1e-6, 1e-5, name);
         ref = new_tensor(&a, 4, got.shape);

@@ -14,26 +14,6 @@
 #include "ops/softmax.h"
 #include "test_util.h"
 
-static void read_fixture(const char *name, segc_npy *out) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/elem/%s.npy", test_data_dir(), name);
-    ck_assert_msg(segc_npy_read(path, out) == SEGC_OK, "%s", segc_last_error());
-}
-
-static segc_tensor rand_tensor(segc_arena *a, test_rng *r, int ndim, const int64_t *shape, float lo, float hi) {
-    segc_tensor t;
-    ck_assert_int_eq(segc_tensor_new(a, SEGC_F32, ndim, shape, &t), SEGC_OK);
-    test_fill_uniform(r, t.data, (size_t)segc_tensor_numel(&t), lo, hi);
-    return t;
-}
-
-static segc_tensor new_like(segc_arena *a, const segc_tensor *x) {
-    segc_tensor t;
-    ck_assert_int_eq(segc_tensor_new(a, SEGC_F32, x->ndim, x->shape, &t), SEGC_OK);
-    segc_tensor_fill_f32(&t, NAN);
-    return t;
-}
-
 START_TEST(test_softmax_matches_reference_on_random_shapes) {
     segc_arena a;
     segc_arena_init(&a, 0);
@@ -41,7 +21,7 @@ START_TEST(test_softmax_matches_reference_on_random_shapes) {
     for (int it = 0; it < 12; it++) {
         int64_t shape[3] = {test_rng_int(&r, 1, 3), test_rng_int(&r, 1, 40), test_rng_int(&r, 1, 300)};
         if (it == 0) shape[1] = 200, shape[2] = 333;   /* the parallel path */
-        segc_tensor x = rand_tensor(&a, &r, 3, shape, -20, 20), got = new_like(&a, &x), want = new_like(&a, &x);
+        segc_tensor x = test_rand_tensor(&a, &r, 3, shape, -20, 20), got = test_new_like_nan(&a, &x), want = test_new_like_nan(&a, &x);
         size_t n = (size_t)segc_tensor_numel(&x);
         ck_assert_int_eq(segc_softmax(&x, &got), SEGC_OK);
         ck_assert_int_eq(segc_softmax_reference(&x, &want), SEGC_OK);
@@ -49,7 +29,7 @@ START_TEST(test_softmax_matches_reference_on_random_shapes) {
         ck_assert_int_eq(segc_softmax_inplace(&x), SEGC_OK);
         test_assert_close(x.data, want.data, n, 1e-7, 1e-5, "softmax in place");
         int64_t s4[4] = {test_rng_int(&r, 1, 2), test_rng_int(&r, 1, 30), test_rng_int(&r, 1, 20), test_rng_int(&r, 1, 31)};
-        segc_tensor y = rand_tensor(&a, &r, 4, s4, -10, 10), g2 = new_like(&a, &y), w2 = new_like(&a, &y);
+        segc_tensor y = test_rand_tensor(&a, &r, 4, s4, -10, 10), g2 = test_new_like_nan(&a, &y), w2 = test_new_like_nan(&a, &y);
         ck_assert_int_eq(segc_softmax_channels(&y, &g2), SEGC_OK);
         ck_assert_int_eq(segc_softmax_channels_reference(&y, &w2), SEGC_OK);
         test_assert_close(g2.data, w2.data, (size_t)segc_tensor_numel(&y), 1e-7, 1e-5, "softmax_channels");
@@ -60,10 +40,10 @@ END_TEST
 
 START_TEST(test_softmax_matches_pytorch_fixtures) {
     segc_npy x, want, y, want_ch;
-    read_fixture("softmax_x", &x);
-    read_fixture("softmax_out", &want);
-    read_fixture("softmax_ch_x", &y);
-    read_fixture("softmax_ch_out", &want_ch);
+    test_read_fixture("elem", "softmax_x", &x);
+    test_read_fixture("elem", "softmax_out", &want);
+    test_read_fixture("elem", "softmax_ch_x", &y);
+    test_read_fixture("elem", "softmax_ch_out", &want_ch);
     segc_tensor xt = segc_npy_tensor(&x), yt = segc_npy_tensor(&y);
     ck_assert_int_eq(segc_softmax_inplace(&xt), SEGC_OK);
     test_assert_close(x.data, want.data, (size_t)segc_npy_numel(&x), 1e-7, 1e-5, "softmax vs torch");
@@ -99,8 +79,8 @@ END_TEST
 
 START_TEST(test_argmax_matches_torch_with_ties) {
     segc_npy x, want;
-    read_fixture("argmax_x", &x);
-    read_fixture("argmax_out", &want);
+    test_read_fixture("elem", "argmax_x", &x);
+    test_read_fixture("elem", "argmax_out", &want);
     segc_tensor xt = segc_npy_tensor(&x);
     int64_t H = xt.shape[2], W = xt.shape[3], hw[2] = {H, W};
     uint8_t *u8 = malloc((size_t)(H * W));
@@ -125,7 +105,7 @@ START_TEST(test_argmax_matches_reference_with_nan_and_strided_labels) {
         int64_t K = test_rng_int(&r, 1, 40), H = test_rng_int(&r, 1, 30), W = test_rng_int(&r, 1, 300);
         if (it == 0) K = 256;
         int64_t s3[3] = {K, H, W}, wide[2] = {H, W + 7};
-        segc_tensor x = rand_tensor(&a, &r, 3, s3, -3, 3);
+        segc_tensor x = test_rand_tensor(&a, &r, 3, s3, -3, 3);
         float *xd = x.data;
         for (int64_t i = 0; i < K * H * W; i++) xd[i] = roundf(xd[i]);   /* ties */
         xd[test_rng_int(&r, 0, (int)(K * H * W) - 1)] = NAN;

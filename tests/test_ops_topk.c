@@ -12,17 +12,11 @@
 #include "ops/topk.h"
 #include "test_util.h"
 
-static void read_fixture(const char *name, segc_npy *out) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/elem/%s.npy", test_data_dir(), name);
-    ck_assert_msg(segc_npy_read(path, out) == SEGC_OK, "%s", segc_last_error());
-}
-
 START_TEST(test_topk_matches_torch_fixture) {
     segc_npy x, vals, idx;
-    read_fixture("topk_x", &x);
-    read_fixture("topk_values", &vals);
-    read_fixture("topk_indices", &idx);
+    test_read_fixture("elem", "topk_x", &x);
+    test_read_fixture("elem", "topk_values", &vals);
+    test_read_fixture("elem", "topk_indices", &idx);
     int64_t k = segc_npy_numel(&vals);
     float *v = malloc(sizeof(float) * (size_t)k);
     int64_t *i = malloc(sizeof(int64_t) * (size_t)k);

@@ -76,6 +76,26 @@ const char *test_shared_dir(void) {
 
 const char *test_data_dir(void) { return SEGC_TEST_DATA; }
 
+segc_tensor test_rand_tensor(segc_arena *a, test_rng *r, int ndim, const int64_t *shape, float lo, float hi) {
+    segc_tensor t;
+    ck_assert_int_eq(segc_tensor_new(a, SEGC_F32, ndim, shape, &t), SEGC_OK);
+    test_fill_uniform(r, t.data, (size_t)segc_tensor_numel(&t), lo, hi);
+    return t;
+}
+
+segc_tensor test_new_like_nan(segc_arena *a, const segc_tensor *x) {
+    segc_tensor t;
+    ck_assert_int_eq(segc_tensor_new(a, SEGC_F32, x->ndim, x->shape, &t), SEGC_OK);
+    segc_tensor_fill_f32(&t, NAN);
+    return t;
+}
+
+void test_read_fixture(const char *area, const char *name, segc_npy *out) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/%s.npy", test_data_dir(), area, name);
+    ck_assert_msg(segc_npy_read(path, out) == SEGC_OK, "%s", segc_last_error());
+}
+
 const char *test_tmp_dir(void) {
     static char path[256];
     if (!path[0]) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/tensor.h"
+#include "io/npy.h"
 
 /* Deterministic xorshift generator so a failing case can be re-run. */
 typedef struct test_rng { uint64_t s; } test_rng;
@@ -14,6 +15,13 @@ test_rng test_rng_new(uint64_t seed);
 float test_rng_uniform(test_rng *r, float lo, float hi);
 int test_rng_int(test_rng *r, int lo, int hi);   /* inclusive range */
 void test_fill_uniform(test_rng *r, float *x, size_t n, float lo, float hi);
+
+/* A new float32 tensor of this shape from the arena, filled uniformly in [lo, hi). */
+segc_tensor test_rand_tensor(segc_arena *a, test_rng *r, int ndim, const int64_t *shape, float lo, float hi);
+/* A new float32 tensor shaped like x, filled with NaN (so an op that skips an element is caught). */
+segc_tensor test_new_like_nan(segc_arena *a, const segc_tensor *x);
+/* Reads the committed fixture tests/data/<area>/<name>.npy; fails the test if it cannot. */
+void test_read_fixture(const char *area, const char *name, segc_npy *out);
 
 /* Max |a-b| over n elements; writes the index of the worst element to *where (if not NULL). */
 double test_max_abs_diff(const float *a, const float *b, size_t n, size_t *where);
