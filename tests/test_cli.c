@@ -22,6 +22,7 @@
 #include "io/image.h"
 #include "io/npy.h"
 #include "io/segc_file.h"
+#include "test_shared_models.h"
 #include "test_util.h"
 
 #define TIMEOUT_S 120
@@ -234,24 +235,6 @@ static void write_test_png(const char *path, int w, int h) {
     free(px);
 }
 
-/* Converts one shared checkpoint into tmp; leaves `out` empty if the files are absent or it fails. */
-static void convert_shared(const char *weights, const char *name, char *out, size_t size) {
-    out[0] = '\0';
-    const char *shared = test_shared_dir();
-    if (!shared) return;
-    char in[4096], path[4200];
-    snprintf(in, sizeof in, "%s/weights/%s", shared, weights);
-    if (access(in, R_OK) != 0) return;
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
-    segc_convert_options o;
-    segc_convert_options_default(&o);
-    if (segc_convert_file(in, path, &o) != SEGC_OK) {
-        fprintf(stderr, "convert %s: %s\n", in, segc_last_error());
-        return;
-    }
-    snprintf(out, size, "%s", path);
-}
-
 /* Unchecked fixture (parent process, once): binary path, scratch files, converted models. */
 static void setup_once(void) {
     const char *build = getenv("SEGC_BUILD_DIR");
@@ -268,9 +251,9 @@ static void setup_once(void) {
     snprintf(tmp, sizeof tmp, "%s/cli", test_tmp_dir());
     mkdir(tmp, 0777);
     if (access(segc_bin, X_OK) != 0) return;
-    convert_shared("hrnet_w18_small_v2_cityscapes_random.pth", "hrnet.segc", hrnet_segc, sizeof hrnet_segc);
-    convert_shared("maskrcnn_resnet50_fpn_random_fp16.pth", "maskrcnn.segc", maskrcnn_segc, sizeof maskrcnn_segc);
-    convert_shared("sam2.1_hiera_tiny_random_bf16.pt", "sam2.segc", sam2_segc, sizeof sam2_segc);
+    test_convert_shared("hrnet_w18_small_v2_cityscapes_random.pth", tmp, "hrnet.segc", hrnet_segc, sizeof hrnet_segc);
+    test_convert_shared("maskrcnn_resnet50_fpn_random_fp16.pth", tmp, "maskrcnn.segc", maskrcnn_segc, sizeof maskrcnn_segc);
+    test_convert_shared("sam2.1_hiera_tiny_random_bf16.pt", tmp, "sam2.segc", sam2_segc, sizeof sam2_segc);
 }
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
