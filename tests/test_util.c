@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
 
 test_rng test_rng_new(uint64_t seed) {
@@ -107,10 +108,20 @@ const char *test_tmp_dir(void) {
 
 void test_skip(const char *reason) { printf("SKIP: %s\n", reason); }
 
+/* nftw callback: removes one entry of the scratch directory (files before their directory). */
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* Runs every test of the suite. The scratch directory is made here, before Check forks a child per test,
+   so all tests of the suite share it, and it is removed with everything in it once the suite is done. */
 int test_run_suite(Suite *s) {
+    const char *tmp = test_tmp_dir();
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    if (strcmp(tmp, "/tmp") != 0) nftw(tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
