@@ -19,9 +19,10 @@
 #include "io/segc_file.h"
 #include "models/deeplab.h"
 #include "ops/conv.h"
+#include "test_shared_models.h"
 #include "test_util.h"
 
-#define WEIGHTS "weights/deeplabv3plus_mobilenet_voc_os16_random.pth"
+#define WEIGHTS "deeplabv3plus_mobilenet_voc_os16_random.pth"
 #define CASES_DIR "reference/deeplabv3plus"
 #define REL_TOL 1e-3          /* README: max abs diff <= 1e-3 * max abs(ref); stats rel 1e-3 */
 #define HEAD_TOL 2e-3         /* README: fp16-stored head logits */
@@ -34,21 +35,12 @@
 
 static void fixture_image(segc_image *img, int h, int w);
 
-static char g_segc_path[512];
-static segc_status g_convert_status = SEGC_ERR_NOT_FOUND;
-static char g_convert_error[512];
+static char g_segc_path[4200];   /* empty until converted */
 
 /* Suite-level (unchecked) fixture, runs once in the parent: convert the shared checkpoint. */
 static void convert_once(void) {
-    const char *shared = test_shared_dir();
-    if (!shared) return;
-    char in[512];
-    snprintf(in, sizeof in, "%s/%s", shared, WEIGHTS);
-    snprintf(g_segc_path, sizeof g_segc_path, "%s/deeplab_mbv2_os16.segc", test_tmp_dir());
-    segc_convert_options o;
-    segc_convert_options_default(&o);
-    g_convert_status = segc_convert_file(in, g_segc_path, &o);
-    snprintf(g_convert_error, sizeof g_convert_error, "%s", segc_last_error());
+    if (!g_segc_path[0])
+        test_convert_shared(WEIGHTS, test_tmp_dir(), "deeplab_mbv2_os16.segc", g_segc_path, sizeof g_segc_path);
 }
 
 /* ---- taps: copies of the named intermediates ------------------------------------------------- */
@@ -202,7 +194,7 @@ static int open_model(segc_file **f, void **model) {
         test_skip("../shared not found (set SEGC_SHARED): DeepLabV3+ reference test skipped");
         return 0;
     }
-    ck_assert_msg(g_convert_status == SEGC_OK, "convert failed: %s", g_convert_error);
+    ck_assert_msg(g_segc_path[0], "conversion of %s failed (see stderr)", WEIGHTS);
     ck_assert_msg(segc_file_open(g_segc_path, f) == SEGC_OK, "%s", segc_last_error());
     ck_assert_msg(segc_deeplab_load(*f, model) == SEGC_OK, "%s", segc_last_error());
     return 1;
@@ -303,7 +295,7 @@ START_TEST(test_deeplab_bf16_file_gives_same_logits) {
     void *model, *model_b;
     if (!open_model(&f, &model)) return;
     char in[512], out[512];
-    snprintf(in, sizeof in, "%s/%s", test_shared_dir(), WEIGHTS);
+    snprintf(in, sizeof in, "%s/weights/%s", test_shared_dir(), WEIGHTS);
     snprintf(out, sizeof out, "%s/deeplab_bf16.segc", test_tmp_dir());
     segc_convert_options o;
     segc_convert_options_default(&o);
@@ -639,7 +631,7 @@ START_TEST(test_deeplab_mobilenet_os8_override_matches_port) {
         test_skip("../shared not found: OS8 override test skipped");
         return;
     }
-    ck_assert_msg(g_convert_status == SEGC_OK, "convert failed: %s", g_convert_error);
+    ck_assert_msg(g_segc_path[0], "conversion of %s failed (see stderr)", WEIGHTS);
     const fixture_case fc = {"mobilenet_v3plus_os8_shared", FIX_H, FIX_W, {2, 3, 3}};
     check_fixture_logits(g_segc_path, 8, fc.name, &fc);
 }

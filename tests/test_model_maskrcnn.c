@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert.h"
 #include "io/image.h"
 #include "models/maskrcnn.h"
 #include "ops/nms.h"
 #include "test_reference.h"
+#include "test_shared_models.h"
 #include "test_util.h"
 
 static char model_path[4200];
@@ -40,16 +40,9 @@ static const double MASK_LOGITS_ATOL = 1e-2;
 
 /* Converts the shared checkpoint once, in the parent process (unchecked fixture). */
 static void convert_shared(void) {
-    const char *shared = test_shared_dir();
-    if (!shared) return;
-    char in[4096];
-    snprintf(in, sizeof in, "%s/weights/maskrcnn_resnet50_fpn_random_fp16.pth", shared);
-    snprintf(model_path, sizeof model_path, "%s/maskrcnn.segc", test_tmp_dir());
-    segc_convert_options o;
-    segc_convert_options_default(&o);
-    segc_status st = segc_convert_file(in, model_path, &o);
-    if (st) fprintf(stderr, "convert %s: %s\n", in, segc_last_error());
-    have_model = st == SEGC_OK;
+    test_convert_shared("maskrcnn_resnet50_fpn_random_fp16.pth", test_tmp_dir(), "maskrcnn.segc", model_path,
+                        sizeof model_path);
+    have_model = model_path[0] != '\0';
 }
 
 /* What the taps collect for the matching checks (copies: the arena space may be reused). */

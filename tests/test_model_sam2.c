@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert.h"
 #include "core/arena.h"
 #include "core/ctx.h"
 #include "core/status.h"
@@ -20,6 +19,7 @@
 #include "io/sha256.h"
 #include "models/sam2.h"
 #include "test_reference.h"
+#include "test_shared_models.h"
 #include "test_util.h"
 
 #define MODEL_DIR "sam2.1_tiny"
@@ -31,17 +31,11 @@ static int converted;
 static char weights_sha[65];   /* sha256 of the shared checkpoint actually converted */
 
 static void convert_once(void) {
-    const char *shared = test_shared_dir();
-    if (!shared) return;
+    test_convert_shared(WEIGHTS, test_tmp_dir(), "sam2.1_hiera_tiny.segc", segc_path, sizeof segc_path);
+    converted = segc_path[0] != '\0';
     char in[4096];
-    snprintf(in, sizeof in, "%s/weights/%s", shared, WEIGHTS);
-    snprintf(segc_path, sizeof segc_path, "%s/sam2.1_hiera_tiny.segc", test_tmp_dir());
-    segc_convert_options o;
-    segc_convert_options_default(&o);
-    segc_status st = segc_convert_file(in, segc_path, &o);
-    if (st) fprintf(stderr, "convert %s: %s\n", in, segc_last_error());
-    converted = st == SEGC_OK;
-    if (segc_sha256_file(in, weights_sha)) weights_sha[0] = 0;
+    snprintf(in, sizeof in, "%s/weights/%s", test_shared_dir() ? test_shared_dir() : ".", WEIGHTS);
+    if (!converted || segc_sha256_file(in, weights_sha)) weights_sha[0] = 0;
 }
 
 /* Nonzero if the case README names the checkpoint we converted (its "sha256 `...`"). The decoder

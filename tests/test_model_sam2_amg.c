@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert.h"
 #include "core/arena.h"
 #include "core/ctx.h"
 #include "core/status.h"
@@ -23,6 +22,7 @@
 #include "io/segc_file.h"
 #include "models/sam2.h"
 #include "models/sam2_amg.h"
+#include "test_shared_models.h"
 #include "test_util.h"
 
 #define WEIGHTS "sam2.1_hiera_tiny_random_bf16.pt"
@@ -323,16 +323,8 @@ static char segc_path[4096];
 static int converted;
 
 static void convert_once(void) {
-    const char *shared = test_shared_dir();
-    if (!shared) return;
-    char in[4096];
-    snprintf(in, sizeof in, "%s/weights/%s", shared, WEIGHTS);
-    snprintf(segc_path, sizeof segc_path, "%s/sam2.1_hiera_tiny.segc", test_tmp_dir());
-    segc_convert_options o;
-    segc_convert_options_default(&o);
-    segc_status st = segc_convert_file(in, segc_path, &o);
-    if (st) fprintf(stderr, "convert %s: %s\n", in, segc_last_error());
-    converted = st == SEGC_OK;
+    test_convert_shared(WEIGHTS, test_tmp_dir(), "sam2.1_hiera_tiny.segc", segc_path, sizeof segc_path);
+    converted = segc_path[0] != '\0';
 }
 
 /* The fixture keeps masks as mask[::E2E_SAMPLE, ::E2E_SAMPLE] packed along x (np.packbits, big-endian). */
