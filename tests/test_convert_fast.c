@@ -3,11 +3,15 @@
    and alignment, checked against zlib's crc32 and refusing a flipped byte; f16 widening (F16C, with the
    table for inf/NaN groups and tails) on all 65536 bit patterns, bit for bit against segc_f16_to_f32
    (signalling NaN payloads included); and the source hash computed on its own thread: the right digest,
-   and clean failures (no leak, no stray output) when the conversion stops before the digest is used. */
+   and clean failures (no leak, no stray output) when the conversion stops before the digest is used
+   or while the file is written (an existing output then keeps its contents). */
 #include <check.h>
+#include <glob.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -222,12 +226,49 @@ START_TEST(test_source_hash_thread) {
 }
 END_TEST
 
+/* A conversion that fails while writing (here: the output exceeds RLIMIT_FSIZE; Check runs each test in
+   its own process) leaves an existing output byte for byte as it was, and no temporary beside it. */
+START_TEST(test_failed_write_keeps_existing_output) {
+    static uint16_t all[65536], tail[13];
+    const char *in = tmp_path("keep.safetensors"), *out = tmp_path("keep.segc");
+    write_f16_safetensors(in, all, tail);
+    ck_assert_msg(convert_raw(in, out, SEGC_F16) == SEGC_OK, "%s", segc_last_error());   /* 128 KB of data */
+    FILE *fp = fopen(out, "rb");
+    ck_assert_ptr_nonnull(fp);
+    static uint8_t before[1 << 18], after[1 << 18];
+    size_t n = fread(before, 1, sizeof before, fp);
+    fclose(fp);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit was, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &was), 0);
+    lim = was;
+    lim.rlim_cur = 200000;   /* more than the f16 file, less than the f32 one */
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    ck_assert_int_eq(convert_raw(in, out, SEGC_F32), SEGC_ERR_IO);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &was), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    fp = fopen(out, "rb");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_uint_eq(fread(after, 1, sizeof after, fp), n);
+    fclose(fp);
+    ck_assert(memcmp(before, after, n) == 0);
+    char pattern[1100];
+    snprintf(pattern, sizeof pattern, "%s.tmp*", out);
+    glob_t g;
+    ck_assert_int_eq(glob(pattern, 0, NULL, &g), GLOB_NOMATCH);
+    globfree(&g);
+    unlink(in);
+    unlink(out);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("convert_fast");
     TCase *tc = tcase_create("convert_fast");
     tcase_add_test(tc, test_zip_crc_every_length_and_alignment);
     tcase_add_test(tc, test_f16_widening_every_bit_pattern);
     tcase_add_test(tc, test_source_hash_thread);
+    tcase_add_test(tc, test_failed_write_keeps_existing_output);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -1,10 +1,11 @@
-/* test_segc_file.c - the .segc reader and writer: round trip of every metadata type and dtype, 64-byte
-   alignment, checksums (XXH64 test vectors, index and whole-file), writer argument checks, tensors that
-   span many of the writer's output chunks, and hostile files (truncations, bad headers, offsets past
-   EOF, overlaps, huge counts, bad strings/dtypes/ranks, random mutations) that must fail cleanly.
-   Also SHA-256 (io/sha256.h): published test vectors through both the SHA-NI and the portable code.
-   Layout: docs/segc-format.md. */
+/* test_segc_file.c - the .segc reader and writer (format version 2): round trip of every metadata type
+   and dtype, 64-byte alignment, checksums (XXH64 test vectors; header, index and data), writer argument
+   checks, tensors that span many of the writer's output chunks, deferred metadata values, no temporary
+   left and an existing file kept on failure, and hostile files (truncations, bad headers or checksums,
+   version 1, offsets past EOF, overlaps, huge counts, bad strings/dtypes/ranks, random mutations) that
+   must fail cleanly. Layout: docs/segc-format.md. SHA-256 is tested in test_sha256.c. */
 #include <check.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,6 @@
 #include "core/status.h"
 #include "io/segc_file.h"
 #include "io/segc_file_format.h"
-#include "io/sha256.h"
 #include "test_util.h"
 
 /* ---- small file helpers ---- */
@@ -48,13 +48,24 @@ static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v;
 static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
-/* Recomputes the index checksum (when the header's section bounds fit the buffer) and the trailing
-   whole-file checksum, so a mutation reaches the structural checks behind them. */
+/* Recomputes the index checksum and the data checksum (when the header's section bounds fit the
+   buffer), then the header checksum, so a mutation reaches the structural checks behind them. */
 static void refix(uint8_t *b, size_t n) {
     if (n < SEGC_FILE_HEADER_SIZE + 8) return;
     uint64_t kv = rd64(b + 32), data = rd64(b + 72);
     if (kv <= data && data <= n) wr64(b + 88, segc_xxh64(b + kv, (size_t)(data - kv), 0));
-    wr64(b + n - 8, segc_xxh64(b, n - 8, 0));
+    if (data <= n - 8) wr64(b + n - 8, segc_xxh64(b + data, n - 8 - data, 0));
+    wr64(b + 96, segc_xxh64(b, SEGC_FILE_HEADER_SUMMED, 0));
+}
+
+/* 1 if a temporary "<path>.tmp-*" of the writer is left in path's directory. */
+static int tmp_left_behind(const char *path) {
+    char pattern[600];
+    snprintf(pattern, sizeof pattern, "%s.tmp*", path);
+    glob_t g;
+    int found = glob(pattern, 0, NULL, &g) == 0;
+    globfree(&g);
+    return found;
 }
 
 /* A memory-backed file (memfd) reached through /proc/self/fd, so thousands of hostile variants cost no
@@ -266,16 +277,18 @@ START_TEST(test_xxh64_vectors_and_streaming) {
 }
 END_TEST
 
-/* The index checksum guards the header sections; the trailing one (verify) guards the data. */
+/* The header and index checksums guard what open parses; the trailing one (verify) guards the data. */
 START_TEST(test_checksums_detect_flips) {
     const char *p = tmp_path("sum.segc");
     write_sample(p, 0);
     size_t n;
     uint8_t *b = load(p, &n);
-    uint64_t data = rd64(b + 72);
-    /* a flipped bit in the metadata, the table, or the stored index checksum: open fails */
-    uint64_t spots[] = {130, rd64(b + 56) + 3, 88, 95};
-    for (size_t k = 0; k < 4; k++) {
+    uint64_t data = rd64(b + 72), table_end = rd64(b + 56) + rd64(b + 64);
+    ck_assert_uint_lt(table_end, data);   /* the sample has padding before the data: it is covered too */
+    /* a flipped bit in the header (any field, or either stored checksum), the metadata, the table or
+       the padding: open fails */
+    uint64_t spots[] = {20, 60, 88, 95, 96, 103, 130, rd64(b + 56) + 3, table_end, data - 1};
+    for (size_t k = 0; k < sizeof spots / sizeof spots[0]; k++) {
         b[spots[k]] ^= 0x10;
         ck_assert_int_eq(open_bytes(b, n), SEGC_ERR_FORMAT);
         ck_assert_ptr_nonnull(strstr(segc_last_error(), "checksum"));
@@ -305,21 +318,30 @@ START_TEST(test_bad_headers) {
     uint8_t *m = malloc(n);
     /* byte `at` xor `x` */
     struct { size_t at; uint8_t x; segc_status st; const char *msg; } cases[] = {
-        {0, 0x20, SEGC_ERR_FORMAT, "magic"},    {4, 2, SEGC_ERR_UNSUPPORTED, "version"},
-        {4, 1, SEGC_ERR_UNSUPPORTED, "version"}, {8, 1, SEGC_ERR_FORMAT, "flags"},
-        {12, 64, SEGC_ERR_FORMAT, "header"},    {100, 1, SEGC_ERR_FORMAT, "header"},
-        {127, 1, SEGC_ERR_FORMAT, "header"},    {16, 1, SEGC_ERR_FORMAT, "bytes"},
-        {32, 1, SEGC_ERR_FORMAT, "tile"},       {40, 1, SEGC_ERR_FORMAT, "tile"},
+        {0, 0x20, SEGC_ERR_FORMAT, "magic"},       {4, 1, SEGC_ERR_UNSUPPORTED, "version 3"},
+        {4, 2, SEGC_ERR_UNSUPPORTED, "version 0"}, {8, 1, SEGC_ERR_FORMAT, "flags"},
+        {12, 64, SEGC_ERR_FORMAT, "header"},       {104, 1, SEGC_ERR_FORMAT, "header"},
+        {127, 1, SEGC_ERR_FORMAT, "header"},       {16, 1, SEGC_ERR_FORMAT, "bytes"},
+        {32, 1, SEGC_ERR_FORMAT, "tile"},          {40, 1, SEGC_ERR_FORMAT, "tile"},
         {64, 0x40, SEGC_ERR_FORMAT, "tile"},       {72, 0xc0, SEGC_ERR_FORMAT, "tile"},
-        {80, 1, SEGC_ERR_FORMAT, "tile"},       {88, 1, SEGC_ERR_FORMAT, "checksum"},
+        {80, 1, SEGC_ERR_FORMAT, "tile"},          {88, 1, SEGC_ERR_FORMAT, "header checksum"},
+        {96, 1, SEGC_ERR_FORMAT, "header checksum"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         memcpy(m, b, n);
         m[cases[k].at] ^= cases[k].x;
-        if (cases[k].at != 88) refix(m, n);
+        if (cases[k].at != 88 && cases[k].at != 96) refix(m, n);
         ck_assert_int_eq(open_bytes(m, n), cases[k].st);
         ck_assert_msg(strstr(segc_last_error(), cases[k].msg) != NULL, "case %zu: %s", k, segc_last_error());
     }
+    /* a version-1 file (no header checksum, one trailer over the whole file): re-convert */
+    memcpy(m, b, n);
+    wr32(m + 4, 1);
+    wr64(m + 96, 0);
+    wr64(m + n - 8, segc_xxh64(m, n - 8, 0));
+    ck_assert_int_eq(open_bytes(m, n), SEGC_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(segc_last_error(), "unsupported version 1: re-convert with this segc-convert") != NULL, "%s",
+                  segc_last_error());
     /* offsets and sizes far past EOF, huge counts */
     const size_t fields[] = {16, 24, 32, 40, 48, 56, 64, 72, 80};
     const uint64_t values[] = {UINT64_MAX, UINT64_MAX / 2, (uint64_t)1 << 40, n + 64, n * 2};
@@ -560,15 +582,14 @@ START_TEST(test_writer_rejects_bad_input) {
     ck_assert_int_eq(segc_file_writer_add_tensor_fill(w, "t", SEGC_F32, 1, sh, NULL, NULL), SEGC_ERR_INVALID_ARG);
     ck_assert_int_eq(segc_file_writer_add_tensor(w, "t", SEGC_F32, 1, sh, x), SEGC_OK);
     ck_assert_int_eq(segc_file_writer_add_tensor(w, "t", SEGC_F32, 1, sh, x), SEGC_ERR_INVALID_ARG);
-    /* a failing fill: the error names the tensor, neither the file nor PATH.tmp is left behind */
+    /* a failing fill: the error names the tensor, neither the file nor PATH.tmp-* is left behind */
     ck_assert_int_eq(segc_file_writer_add_tensor_fill(w, "u", SEGC_F32, 1, sh, fill_fail, NULL), SEGC_OK);
     const char *p = tmp_path("fail.segc");
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    unlink(p);
     ck_assert_int_eq(segc_file_writer_write(w, p, NULL, NULL), SEGC_ERR_IO);
     ck_assert_ptr_nonnull(strstr(segc_last_error(), "tensor u"));
     ck_assert_int_ne(access(p, F_OK), 0);
-    ck_assert_int_ne(access(tmp, F_OK), 0);
+    ck_assert(!tmp_left_behind(p));
     ck_assert_int_eq(segc_file_writer_write(w, "/nonexistent-dir/x.segc", NULL, NULL), SEGC_ERR_IO);
     segc_file_writer_free(w);
 }
@@ -657,87 +678,76 @@ START_TEST(test_writer_refuses_when_space_runs_out) {
     fill_next = 0;
     const char *p = tmp_path("toobig.segc");
     char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    snprintf(tmp, sizeof tmp, "%s.tmp-", p);
     ck_assert_int_eq(segc_file_writer_write(w, p, NULL, NULL), SEGC_ERR_IO);
     ck_assert_msg(strstr(segc_last_error(), tmp) != NULL, "%s", segc_last_error());
     ck_assert_int_ne(access(p, F_OK), 0);
-    ck_assert_int_ne(access(tmp, F_OK), 0);
+    ck_assert(!tmp_left_behind(p));
     segc_file_writer_free(w);
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &was), 0);   /* for CK_FORK=no runs */
     signal(SIGXFSZ, SIG_DFL);
 }
 END_TEST
 
-/* Hex SHA-256 of n bytes fed in pieces of 1, 2, 3, ... bytes (so every partial-block path runs). */
-static void sha_pieces(const uint8_t *p, size_t n, char hex[65]) {
-    segc_sha256_ctx s;
-    segc_sha256_init(&s);
-    for (size_t at = 0, k = 1; at < n; at += k, k = k % 131 + 1) segc_sha256_update(&s, p + at, n - at < k ? n - at : k);
-    uint8_t d[32];
-    segc_sha256_final(&s, d);
-    segc_sha256_hex(d, hex);
+/* Deferred value: called once, after every data byte was produced; its text is stored. */
+static int late_calls;
+static segc_status late_value(void *user, char *dst, size_t len) {
+    ck_assert_uint_eq(fill_next, (uint64_t)FILL_ROWS * FILL_COLS * 4);
+    ck_assert_uint_eq(len, 10);
+    late_calls++;
+    memcpy(dst, user, len);
+    return SEGC_OK;
+}
+static segc_status late_fail(void *user, char *dst, size_t len) {
+    return segc_fail(SEGC_ERR_IO, "deliberate failure");
 }
 
-static void sha_once(const void *p, size_t n, char hex[65]) {
-    uint8_t d[32];
-    segc_sha256(p, n, d);
-    segc_sha256_hex(d, hex);
+/* Writes one filled tensor and the deferred key "late" (value: user text, or late_fail when NULL). */
+static segc_status write_late(const char *path, const char *text) {
+    segc_file_writer *w;
+    ck_assert_int_eq(segc_file_writer_create(&w), SEGC_OK);
+    const int64_t shb[] = {FILL_ROWS, FILL_COLS};
+    ck_assert_int_eq(segc_file_writer_add_str(w, "early", "e"), SEGC_OK);
+    ck_assert_int_eq(segc_file_writer_add_str_deferred(w, "late", 10, text ? late_value : late_fail, (void *)text),
+                     SEGC_OK);
+    ck_assert_int_eq(segc_file_writer_add_tensor_fill(w, "h", SEGC_F32, 2, shb, fill_index, NULL), SEGC_OK);
+    fill_next = 0;
+    segc_status st = segc_file_writer_write(w, path, NULL, NULL);
+    segc_file_writer_free(w);
+    return st;
 }
 
-/* FIPS 180-4 example digests (and one million 'a'), one-shot and streamed, through the SHA-NI code
-   (when the CPU has it) and the portable code; both agree on random data of every length to 300. */
-START_TEST(test_sha256_vectors_both_paths) {
-    static const char *const msg[] = {
-        "", "abc", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-        "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
-    };
-    static const char *const want[] = {
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
-        "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1",
-    };
-    const char *million_a = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
-    enum { MILLION = 1000000 };
-    uint8_t *a = malloc(MILLION);
-    memset(a, 'a', MILLION);
-    int hw = segc_sha256_hw_available();
-    char hex[65], other[65];
-    for (int portable = 0; portable <= 1; portable++) {
-        segc_sha256_force_portable(portable);
-        ck_assert_int_eq(segc_sha256_hw_available(), portable ? 0 : hw);
-        for (int i = 0; i < 4; i++) {
-            sha_once(msg[i], strlen(msg[i]), hex);
-            ck_assert_msg(!strcmp(hex, want[i]), "portable=%d, message %d: %s", portable, i, hex);
-            sha_pieces((const uint8_t *)msg[i], strlen(msg[i]), hex);
-            ck_assert_str_eq(hex, want[i]);
-        }
-        sha_once(a, MILLION, hex);
-        ck_assert_str_eq(hex, million_a);
-        sha_pieces(a, MILLION, hex);
-        ck_assert_str_eq(hex, million_a);
-    }
-    test_rng r = test_rng_new(5);
-    for (size_t n = 0; n <= 300; n++) {
-        for (size_t i = 0; i < n; i++) a[i] = (uint8_t)test_rng_int(&r, 0, 255);
-        segc_sha256_force_portable(1);
-        sha_once(a + 1, n, hex);   /* unaligned start */
-        segc_sha256_force_portable(0);
-        sha_once(a + 1, n, other);
-        ck_assert_msg(!strcmp(hex, other), "length %zu: portable %s, hardware %s", n, hex, other);
-    }
-    /* the file form reads in blocks: same digest as the buffer */
-    const char *p = tmp_path("sha.bin");
-    FILE *fp = fopen(p, "wb");
-    ck_assert_ptr_nonnull(fp);
-    ck_assert_uint_eq(fwrite(a, 1, MILLION, fp), MILLION);
-    fclose(fp);
-    ck_assert_int_eq(segc_sha256_file(p, hex), SEGC_OK);
-    sha_once(a, MILLION, other);
-    ck_assert_str_eq(hex, other);
-    ck_assert_int_eq(segc_sha256_file("/nonexistent-dir/x", hex), SEGC_ERR_IO);
-    ck_assert_ptr_nonnull(strstr(segc_last_error(), "/nonexistent-dir/x"));
-    free(a);
+/* A deferred string is asked for after the data and stored; if it fails (or holds a NUL) the write
+   fails, leaves no temporary, and an existing file at the path keeps its old contents. */
+START_TEST(test_writer_deferred_value) {
+    const char *p = tmp_path("late.segc");
+    late_calls = 0;
+    ck_assert_int_eq(write_late(p, "0123456789"), SEGC_OK);
+    ck_assert_int_eq(late_calls, 1);
+    segc_file *f;
+    const char *v;
+    ck_assert_int_eq(segc_file_open(p, &f), SEGC_OK);
+    ck_assert_int_eq(segc_file_verify(f), SEGC_OK);
+    ck_assert_int_eq(segc_file_get_str(f, "late", &v), SEGC_OK);
+    ck_assert_str_eq(v, "0123456789");
+    ck_assert_int_eq(segc_file_get_str(f, "early", &v), SEGC_OK);
+    segc_file_close(f);
+    size_t n0, n1;
+    uint8_t *before = load(p, &n0);
+    ck_assert_int_eq(write_late(p, NULL), SEGC_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(segc_last_error(), "late"));
+    static const char with_nul[10] = {'a', 'b', 0, 'c', 'd', 'e', 'f', 'g', 'h', 'i'};
+    ck_assert_int_eq(write_late(p, with_nul), SEGC_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(segc_last_error(), "NUL"));
+    uint8_t *after = load(p, &n1);
+    ck_assert(n0 == n1 && memcmp(before, after, n0) == 0);
+    ck_assert(!tmp_left_behind(p));
+    segc_file_writer *w;
+    ck_assert_int_eq(segc_file_writer_create(&w), SEGC_OK);
+    ck_assert_int_eq(segc_file_writer_add_str_deferred(w, "x", 4, NULL, NULL), SEGC_ERR_INVALID_ARG);
+    segc_file_writer_free(w);
+    free(before);
+    free(after);
 }
 END_TEST
 
@@ -756,7 +766,7 @@ int main(void) {
     tcase_add_test(tc, test_writer_progress);
     tcase_add_test(tc, test_writer_tensors_span_chunks);
     tcase_add_test(tc, test_writer_refuses_when_space_runs_out);
-    tcase_add_test(tc, test_sha256_vectors_both_paths);
+    tcase_add_test(tc, test_writer_deferred_value);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

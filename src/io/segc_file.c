@@ -19,6 +19,7 @@ struct segc_file {
     char *path;
     const uint8_t *map;
     uint64_t size;
+    uint64_t data_offset;      /* start of the data section (the trailer covers [data_offset, size - 8)) */
     int nkv;
     segc_kv *kvs;
     int ntensors;
@@ -310,7 +311,7 @@ static segc_status index_tensors(segc_file *f) {
     return st;
 }
 
-/* Decodes and checks the fixed header against the file size (the layout is strict in version 1). */
+/* Decodes and checks the fixed header (its checksum first) against the file size; the layout is strict. */
 static segc_status parse_header(segc_file *f, segc_file_header *h) {
     if (f->size < SEGC_FILE_HEADER_SIZE + 8)
         return segc_fail(SEGC_ERR_FORMAT, "%s: %llu bytes is too short for a .segc file", f->path,
@@ -318,9 +319,14 @@ static segc_status parse_header(segc_file *f, segc_file_header *h) {
     segc_file_header_decode(f->map, h);
     if (memcmp(h->magic, SEGC_FILE_MAGIC, 4))
         return segc_fail(SEGC_ERR_FORMAT, "%s: not a .segc file (bad magic)", f->path);
+    if (h->version == 1)   /* the pre-release layout: one whole-file checksum, no header checksum */
+        return segc_fail(SEGC_ERR_UNSUPPORTED, "%s: unsupported version 1: re-convert with this segc-convert",
+                         f->path);
     if (h->version != SEGC_FILE_VERSION)
-        return segc_fail(SEGC_ERR_UNSUPPORTED, "%s: .segc format version %u (this build reads version %d)", f->path,
-                         h->version, SEGC_FILE_VERSION);
+        return segc_fail(SEGC_ERR_UNSUPPORTED, "%s: unsupported .segc format version %u (this build reads version %d)",
+                         f->path, h->version, SEGC_FILE_VERSION);
+    if (segc_xxh64(f->map, SEGC_FILE_HEADER_SUMMED, 0) != h->header_checksum)
+        return segc_fail(SEGC_ERR_FORMAT, "%s: header checksum mismatch (file corrupted)", f->path);
     if (h->flags != 0 || h->header_size != SEGC_FILE_HEADER_SIZE || !h->reserved_zero)
         return segc_fail(SEGC_ERR_FORMAT, "%s: unknown header flags or size", f->path);
     if (h->file_size != f->size)
@@ -342,6 +348,7 @@ static segc_status parse_header(segc_file *f, segc_file_header *h) {
     uint64_t sum = segc_xxh64(f->map + h->kv_offset, (size_t)(h->data_offset - h->kv_offset), 0);
     if (sum != h->index_checksum)
         return segc_fail(SEGC_ERR_FORMAT, "%s: metadata/tensor table checksum mismatch (file corrupted)", f->path);
+    f->data_offset = h->data_offset;
     return SEGC_OK;
 }
 
@@ -416,12 +423,13 @@ void segc_file_close(segc_file *f) {
     free(f);
 }
 
+/* The header and index were checked by segc_file_open; this covers the rest, the data section. */
 segc_status segc_file_verify(const segc_file *f) {
     uint64_t want = rd64(f->map + f->size - 8);
-    uint64_t got = segc_xxh64(f->map, (size_t)(f->size - 8), 0);
+    uint64_t got = segc_xxh64(f->map + f->data_offset, (size_t)(f->size - 8 - f->data_offset), 0);
     if (got != want)
-        return segc_fail(SEGC_ERR_FORMAT, "%s: checksum mismatch (stored %016llx, computed %016llx): file corrupted",
-                         f->path, (unsigned long long)want, (unsigned long long)got);
+        return segc_fail(SEGC_ERR_FORMAT, "%s: data checksum mismatch (stored %016llx, computed %016llx): file "
+                         "corrupted", f->path, (unsigned long long)want, (unsigned long long)got);
     return SEGC_OK;
 }
 

@@ -4,7 +4,7 @@
      metadata key/value pairs: string, int64, float64, int64 array, float64 array, string array
      tensors  table of (name, dtype, shape, offset, nbytes)
      data     each tensor aligned to 64 bytes, so an mmap'd file serves float32 weights in place
-     checksum over everything before it
+     checksum over the data (the header and the index have their own, checked on open)
    Tensor names are the checkpoint's own names (wrappers such as "module." stripped). The reader
    validates every count, offset, size and string before anything uses them. */
 #ifndef SEGC_IO_SEGC_FILE_H
@@ -17,7 +17,7 @@
 #include "segc.h"
 
 #define SEGC_FILE_MAGIC "SEGC"
-#define SEGC_FILE_VERSION 1
+#define SEGC_FILE_VERSION 2
 #define SEGC_FILE_ALIGN 64
 
 typedef enum segc_kv_type {
@@ -79,8 +79,9 @@ segc_status segc_file_tensor_expect(const segc_file *f, const char *name, int nd
 const char *segc_file_path(const segc_file *f);
 uint64_t segc_file_size(const segc_file *f);
 
-/* Recomputes the trailing whole-file checksum (reads every byte: ~0.1 s per GB from the page cache).
-   segc_file_open checks only the header/metadata/table checksum; this is `segc info --verify`. */
+/* Recomputes the trailing checksum of the tensor data (reads every byte: ~0.1 s per GB from the page
+   cache). segc_file_open checks the header and metadata/table checksums, so after both every byte of
+   the file is covered; this is `segc info --verify`. */
 segc_status segc_file_verify(const segc_file *f);
 
 /* ---- the checksum: XXH64 (seed 0), streaming; see docs/segc-format.md ---- */
@@ -109,6 +110,14 @@ segc_status segc_file_writer_add_ints(segc_file_writer *w, const char *key, cons
 segc_status segc_file_writer_add_floats(segc_file_writer *w, const char *key, const double *v, int64_t count);
 segc_status segc_file_writer_add_strs(segc_file_writer *w, const char *key, const char *const *v, int64_t count);
 
+/* Adds a string of exactly `len` bytes whose value is known only later (e.g. a hash of the source that
+   is still being computed): the data is written first, then value(user, dst, len) must fill dst[0, len)
+   (no NUL byte); it is called once, from the thread that called segc_file_writer_write, after the last
+   tensor's data and before the metadata is written. A failure aborts the write. */
+typedef segc_status (*segc_file_value_fn)(void *user, char *dst, size_t len);
+segc_status segc_file_writer_add_str_deferred(segc_file_writer *w, const char *key, size_t len,
+                                              segc_file_value_fn value, void *user);
+
 /* Adds a tensor whose `data` (contiguous, in `dtype`) must stay valid until segc_file_writer_write. */
 segc_status segc_file_writer_add_tensor(segc_file_writer *w, const char *name, segc_dtype dtype, int ndim,
                                         const int64_t *shape, const void *data);
@@ -121,8 +130,9 @@ typedef segc_status (*segc_file_fill_fn)(void *user, void *dst, uint64_t offset,
 segc_status segc_file_writer_add_tensor_fill(segc_file_writer *w, const char *name, segc_dtype dtype, int ndim,
                                              const int64_t *shape, segc_file_fill_fn fill, void *user);
 
-/* Writes the file (to a temporary name, then renamed, so a failure never leaves half a file).
-   `progress`, if not NULL, is called with bytes written so far and the total. */
+/* Writes the file: the data first, then the header and index, to "PATH.tmp-XXXXXX" in the same
+   directory, renamed to PATH at the end; a failure leaves neither half a file nor the temporary, and an
+   existing PATH untouched. `progress`, if not NULL, is called with bytes written so far and the total. */
 segc_status segc_file_writer_write(segc_file_writer *w, const char *path,
                                    void (*progress)(void *user, uint64_t done, uint64_t total), void *user);
 

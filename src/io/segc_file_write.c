@@ -1,23 +1,31 @@
 /* segc_file_write.c - the .segc writer: collect metadata and tensors (by pointer or by fill callback),
-   then stream the file out in one pass to PATH.tmp (its blocks reserved first), hashing as it goes, and
-   rename it into place. Large files are written by a second thread while the caller's thread fills and
-   hashes the next piece. Layout: segc_file_format.h. The writer owns copies of every key, name and
-   metadata value. */
+   lay the file out, then write it to PATH.tmp-XXXXXX (its blocks reserved first) data first, hashing
+   the data as it goes, and the header and index last (so deferred metadata values such as a source hash
+   can still be in the making while the data is written), and rename it into place. Large files are
+   written by a second thread while the caller's thread fills and hashes the next piece.
+   Layout: segc_file_format.h. The writer owns copies of every key, name and metadata value. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <threads.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/status.h"
 #include "io/segc_file.h"
 #include "io/segc_file_format.h"
 
-/* Bytes per step through the output: each step is produced (fill callback or the caller's data), hashed
-   and handed to write(2) while it is still in the L2 cache; 4 MB steps measured ~25% slower. */
+/* Bytes per step through the output: each step is produced (fill callback or the caller's data) and
+   hashed while it is still in the L2 cache; 4 MB steps measured ~25% slower. */
 #define CHUNK_BYTES ((uint64_t)256 << 10)
+/* Bytes per hand-over to the write thread (a multiple of CHUNK_BYTES): fewer, larger pieces mean fewer
+   sleeps and wake-ups between the threads. Measured on the 178 MB Mask R-CNN conversion (CPU of the
+   whole process): 256 KB pieces 122 ms and ~3500 context switches, 1 MB 107 ms, 2 MB 102 ms and ~350
+   switches, 4 MB 106-114 ms. */
+#define PIECE_BYTES ((uint64_t)2 << 20)
 
 typedef struct wkv {
     char *key;
@@ -27,6 +35,9 @@ typedef struct wkv {
     double f;
     void *blob;        /* string bytes, or count x 8 bytes of an int/float array */
     char **strs;       /* string array elements */
+    segc_file_value_fn later;   /* deferred string: fills blob (placeholder until then) */
+    void *later_user;
+    size_t later_len;
 } wkv;
 
 typedef struct wtensor {
@@ -196,6 +207,22 @@ segc_status segc_file_writer_add_floats(segc_file_writer *w, const char *key, co
     return add_array(w, key, SEGC_KV_FLOAT_ARRAY, v, count);
 }
 
+segc_status segc_file_writer_add_str_deferred(segc_file_writer *w, const char *key, size_t len,
+                                              segc_file_value_fn value, void *user) {
+    if (!value || len > ((size_t)1 << 20))
+        return segc_fail(SEGC_ERR_INVALID_ARG, "segc_file_writer: metadata '%s': no value function or %zu bytes", key,
+                         len);
+    wkv *kv = new_kv(w, key, SEGC_KV_STRING, 1);
+    if (!kv) return SEGC_ERR_INVALID_ARG;
+    if (!(kv->blob = malloc(len + 1))) return undo_kv(w);
+    memset(kv->blob, '?', len);   /* placeholder of the final length: the layout is fixed before the data */
+    ((char *)kv->blob)[len] = 0;
+    kv->later = value;
+    kv->later_user = user;
+    kv->later_len = len;
+    return SEGC_OK;
+}
+
 segc_status segc_file_writer_add_strs(segc_file_writer *w, const char *key, const char *const *v, int64_t count) {
     for (int64_t j = 0; j < count; j++)
         if (!v || !v[j])
@@ -317,9 +344,9 @@ static void encode_table(const segc_file_writer *w, bytes *b) {
     }
 }
 
-/* For files of at least IO_THREAD_BYTES, write(2) runs on a second thread: the calling thread fills and
+/* For files of at least IO_THREAD_BYTES, pwrite(2) runs on a second thread: the calling thread fills and
    hashes the next piece while the previous one is written (one piece in flight, handed over through a
-   mailbox). Measured on the 178 MB Mask R-CNN conversion: write(2) is ~40% of the writing phase. */
+   mailbox). Measured on the 178 MB Mask R-CNN conversion: writing is ~40% of the writing phase. */
 #define IO_THREAD_BYTES ((uint64_t)1 << 20)
 
 typedef struct io_thread {
@@ -329,29 +356,36 @@ typedef struct io_thread {
     int fd;
     const uint8_t *piece;   /* being written (owned by the caller until it is NULL again), or NULL */
     size_t n;
+    uint64_t at;            /* file offset of the piece */
     int quit;
     int err;                /* errno of the failed write, EIO if write made no progress; 0: none */
 } io_thread;
 
-/* The output stream: file descriptor, optional write thread, running checksum, progress. */
+/* The output: file descriptor, optional write thread, the two stage buffers, next file offset, data
+   checksum, progress. */
 typedef struct out_stream {
     int fd;
     const char *path;
     io_thread *io;          /* NULL: write on the calling thread */
-    segc_xxh64_state sum;
+    uint8_t *stage[2];      /* PIECE_BYTES each: one is filled while the other is being written */
+    int turn;               /* the one being filled */
+    uint64_t used;          /* bytes in stage[turn] */
+    uint64_t at;            /* file offset of the next posted piece */
+    segc_xxh64_state sum;   /* of the data section */
     uint64_t done, total;
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *user;
 } out_stream;
 
-/* Writes all n bytes; 0 or the errno of the failure. */
-static int write_fully(int fd, const uint8_t *p, size_t n) {
+/* Writes all n bytes at file offset `at`; 0 or the errno of the failure. */
+static int pwrite_fully(int fd, const uint8_t *p, size_t n, uint64_t at) {
     while (n) {
-        ssize_t got = write(fd, p, n);
+        ssize_t got = pwrite(fd, p, n, (off_t)at);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) return got < 0 ? errno : EIO;
         p += got;
         n -= (size_t)got;
+        at += (uint64_t)got;
     }
     return 0;
 }
@@ -366,9 +400,10 @@ static int io_main(void *arg) {
         if (!t->piece) break;
         const uint8_t *p = t->piece;
         size_t n = t->n;
+        uint64_t at = t->at;
         int failed = t->err;
         mtx_unlock(&t->lock);
-        int err = failed ? 0 : write_fully(t->fd, p, n);
+        int err = failed ? 0 : pwrite_fully(t->fd, p, n, at);
         mtx_lock(&t->lock);
         if (err) t->err = err;
         t->piece = NULL;
@@ -428,12 +463,14 @@ static segc_status write_error(const out_stream *o, int err) {
     return segc_fail(SEGC_ERR_IO, "%s: write: %s", o->path, strerror(err));
 }
 
-/* Writes n bytes at p: now, or on the write thread once the previous piece is done (p must then stay
-   valid and unchanged until the next io_post or io_drain returns). */
+/* Writes n bytes at p to offset o->at and advances it: now, or on the write thread once the previous
+   piece is done (p must then stay valid and unchanged until the next io_post or io_drain returns). */
 static segc_status io_post(out_stream *o, const uint8_t *p, size_t n) {
     io_thread *t = o->io;
+    uint64_t at = o->at;
+    o->at += n;
     if (!t) {
-        int err = write_fully(o->fd, p, n);
+        int err = pwrite_fully(o->fd, p, n, at);
         return err ? write_error(o, err) : SEGC_OK;
     }
     int err = io_wait_idle(t);
@@ -441,6 +478,7 @@ static segc_status io_post(out_stream *o, const uint8_t *p, size_t n) {
     mtx_lock(&t->lock);
     t->piece = p;
     t->n = n;
+    t->at = at;
     cnd_broadcast(&t->changed);
     mtx_unlock(&t->lock);
     return SEGC_OK;
@@ -452,20 +490,43 @@ static segc_status io_drain(out_stream *o) {
     return err ? write_error(o, err) : SEGC_OK;
 }
 
-/* Hashes and writes n bytes, CHUNK_BYTES at a time (each piece is hashed just before it is written, on
-   the write thread if there is one: src must then stay unchanged until the next emit or io_drain). */
-static segc_status emit(out_stream *o, const void *src, uint64_t n) {
-    const uint8_t *p = src;
-    while (n) {
-        size_t k = n < CHUNK_BYTES ? (size_t)n : (size_t)CHUNK_BYTES;
-        segc_xxh64_update(&o->sum, p, k);
-        segc_status st = io_post(o, p, k);
-        if (st) return st;
-        p += k;
-        n -= k;
-        o->done += k;
-    }
+static void report_progress(out_stream *o) {
     if (o->progress) o->progress(o->user, o->done, o->total);
+}
+
+/* Hands the filled part of the current stage buffer to the writer and switches to the other buffer
+   (free again: io_post waited for the piece that was in it). */
+static segc_status flush_stage(out_stream *o) {
+    if (!o->used) return SEGC_OK;
+    segc_status st = io_post(o, o->stage[o->turn], (size_t)o->used);
+    o->turn ^= 1;
+    o->used = 0;
+    return st;
+}
+
+/* segc_file_fill_fn for data given by pointer (user) and for zero padding (user NULL). */
+static segc_status copy_fill(void *user, void *dst, uint64_t offset, uint64_t nbytes) {
+    if (user) memcpy(dst, (const uint8_t *)user + offset, (size_t)nbytes);
+    else memset(dst, 0, (size_t)nbytes);
+    return SEGC_OK;
+}
+
+/* Produces n data bytes with fill() into the stage buffers, CHUNK_BYTES at a time (each step a multiple
+   of esize, which divides CHUNK_BYTES), hashing every step while it is in the cache. */
+static segc_status emit(out_stream *o, uint64_t n, uint64_t esize, segc_file_fill_fn fill, void *user) {
+    for (uint64_t off = 0; off < n;) {
+        segc_status st = PIECE_BYTES - o->used < esize ? flush_stage(o) : SEGC_OK;
+        uint64_t k = n - off, room = PIECE_BYTES - o->used;
+        if (k > CHUNK_BYTES) k = CHUNK_BYTES;
+        if (k > room) k = room / esize * esize;   /* >= esize after the flush above */
+        uint8_t *dst = o->stage[o->turn] + o->used;
+        if (!st) st = fill(user, dst, off, k);
+        if (st) return st;
+        segc_xxh64_update(&o->sum, dst, (size_t)k);
+        o->used += k;
+        o->done += k;
+        off += k;
+    }
     return SEGC_OK;
 }
 
@@ -480,120 +541,150 @@ static segc_status reserve(out_stream *o, uint64_t size) {
     return SEGC_OK;
 }
 
-/* Writes `n` zero bytes (padding: fewer than SEGC_FILE_ALIGN between sections and tensors). */
-static segc_status emit_zeros(out_stream *o, uint64_t n) {
-    static const uint8_t zeros[SEGC_FILE_ALIGN];
-    segc_status st = SEGC_OK;
-    while (n && !st) {
-        uint64_t k = n < sizeof zeros ? n : sizeof zeros;
-        st = emit(o, zeros, k);
-        n -= k;
-    }
-    return st;
-}
-
-/* Streams the data of one tensor: direct from its pointer, or chunk by chunk through fill() into the
-   two stage buffers in turn (one may still be in flight while the other is filled). */
-static segc_status emit_tensor(out_stream *o, const wtensor *t, uint8_t *stage[2], int *turn) {
-    if (!t->fill) return t->nbytes ? emit(o, t->data, t->nbytes) : SEGC_OK;
-    uint64_t esize = segc_dtype_size(t->dtype);
-    for (uint64_t off = 0; off < t->nbytes;) {
-        uint64_t k = t->nbytes - off < CHUNK_BYTES ? t->nbytes - off : CHUNK_BYTES / esize * esize;
-        uint8_t *buf = stage[*turn];
-        *turn ^= 1;
-        segc_status st = t->fill(t->user, buf, off, k);
-        if (st) return segc_fail_context(st, "tensor %s", t->name);
-        if ((st = emit(o, buf, k))) return st;
-        off += k;
-    }
+/* Streams the data of one tensor through its fill() (or a copy from its pointer). */
+static segc_status emit_tensor(out_stream *o, const wtensor *t) {
+    segc_status st = t->fill ? emit(o, t->nbytes, segc_dtype_size(t->dtype), t->fill, t->user)
+                             : emit(o, t->nbytes, 1, copy_fill, (void *)t->data);   /* read-only use */
+    if (st) return segc_fail_context(st, "tensor %s", t->name);
+    report_progress(o);
     return SEGC_OK;
 }
 
-/* Lays out and writes everything to an open descriptor. */
-static segc_status write_all(segc_file_writer *w, out_stream *o, uint8_t *stage[2]) {
-    bytes kv = {0}, table = {0};
+/* Lays the file out: assigns every tensor offset and fills the header's sections and sizes. The
+   metadata size is final already (deferred strings hold placeholders of their final length). */
+static segc_status lay_out(segc_file_writer *w, segc_file_header *h) {
+    bytes kv = {0};
     encode_kv(w, &kv);
-    uint64_t table_size = 0;
-    for (int i = 0; i < w->nt; i++) table_size += entry_size(&w->ts[i]);
-    segc_file_header h = {.magic = {'S', 'E', 'G', 'C'}, .version = SEGC_FILE_VERSION,
-                          .header_size = SEGC_FILE_HEADER_SIZE};
-    h.kv_count = (uint64_t)w->nkv;
-    h.kv_offset = SEGC_FILE_HEADER_SIZE;
-    h.kv_size = kv.n;
-    h.tensor_count = (uint64_t)w->nt;
-    h.tensor_offset = h.kv_offset + h.kv_size;
-    h.tensor_size = table_size;
-    h.data_offset = segc_file_align(h.tensor_offset + h.tensor_size);
-    uint64_t pos = h.data_offset;
+    free(kv.p);
+    if (kv.failed) return segc_fail(SEGC_ERR_NOMEM, "segc_file_writer: no memory for the metadata");
+    *h = (segc_file_header){.magic = {'S', 'E', 'G', 'C'}, .version = SEGC_FILE_VERSION,
+                            .header_size = SEGC_FILE_HEADER_SIZE};
+    h->kv_count = (uint64_t)w->nkv;
+    h->kv_offset = SEGC_FILE_HEADER_SIZE;
+    h->kv_size = kv.n;
+    h->tensor_count = (uint64_t)w->nt;
+    h->tensor_offset = h->kv_offset + h->kv_size;
+    for (int i = 0; i < w->nt; i++) h->tensor_size += entry_size(&w->ts[i]);
+    h->data_offset = segc_file_align(h->tensor_offset + h->tensor_size);
+    uint64_t pos = h->data_offset;
     for (int i = 0; i < w->nt; i++) {
         pos = segc_file_align(pos);
         w->ts[i].offset = pos;
         pos += w->ts[i].nbytes;
     }
-    h.data_size = pos - h.data_offset;
-    h.file_size = pos + 8;
-    encode_table(w, &table);
-    segc_status st = SEGC_OK;
-    uint8_t head[SEGC_FILE_HEADER_SIZE];
-    if (kv.failed || table.failed) st = segc_fail(SEGC_ERR_NOMEM, "segc_file_writer: no memory for the index");
-    if (!st) {
-        /* index checksum: metadata + table + zero padding up to the data */
-        uint8_t zero[64] = {0};
-        segc_xxh64_state ix;
-        segc_xxh64_init(&ix, 0);
-        segc_xxh64_update(&ix, kv.p, (size_t)kv.n);
-        segc_xxh64_update(&ix, table.p, (size_t)table.n);
-        segc_xxh64_update(&ix, zero, (size_t)(h.data_offset - h.tensor_offset - h.tensor_size));
-        h.index_checksum = segc_xxh64_digest(&ix);
-        segc_file_header_encode(&h, head);
-        o->total = h.file_size;
-        st = reserve(o, h.file_size);
-        if (!st) st = emit(o, head, sizeof head);
-        if (!st) st = emit(o, kv.p, kv.n);
-        if (!st) st = emit(o, table.p, table.n);
+    h->data_size = pos - h->data_offset;
+    h->file_size = pos + 8;
+    return SEGC_OK;
+}
+
+/* Asks each deferred string for its value (after the data is written) and checks it. */
+static segc_status resolve_deferred(segc_file_writer *w) {
+    for (int i = 0; i < w->nkv; i++) {
+        wkv *kv = &w->kvs[i];
+        if (!kv->later) continue;
+        segc_status st = kv->later(kv->later_user, kv->blob, kv->later_len);
+        if (st) return segc_fail_context(st, "metadata '%s'", kv->key);
+        if (strlen(kv->blob) != kv->later_len)
+            return segc_fail(SEGC_ERR_INVALID_ARG, "segc_file_writer: metadata '%s': value holds a NUL byte", kv->key);
     }
-    segc_status drained = io_drain(o);   /* before the index buffers go */
-    if (!st) st = drained;
-    free(kv.p);
-    free(table.p);
-    uint64_t at = h.tensor_offset + h.tensor_size;
-    int turn = 0;
+    return SEGC_OK;
+}
+
+/* Builds bytes [0, data_offset): header (with both of its checksums), metadata, table, zero padding. */
+static segc_status encode_head(const segc_file_writer *w, segc_file_header *h, bytes *head) {
+    uint8_t hdr[SEGC_FILE_HEADER_SIZE] = {0};
+    put(head, hdr, sizeof hdr);   /* encoded last, once the index checksum is known */
+    encode_kv(w, head);
+    encode_table(w, head);
+    if (head->failed) return segc_fail(SEGC_ERR_NOMEM, "segc_file_writer: no memory for the index");
+    if (head->n != h->tensor_offset + h->tensor_size)   /* a deferred value changed the layout */
+        return segc_fail(SEGC_ERR_INVALID_ARG, "segc_file_writer: the index changed size while writing");
+    uint8_t zeros[SEGC_FILE_ALIGN] = {0};
+    put(head, zeros, h->data_offset - head->n);
+    if (head->failed) return segc_fail(SEGC_ERR_NOMEM, "segc_file_writer: no memory for the index");
+    h->index_checksum = segc_xxh64(head->p + h->kv_offset, (size_t)(h->data_offset - h->kv_offset), 0);
+    h->header_checksum = 0;
+    segc_file_header_encode(h, head->p);
+    h->header_checksum = segc_xxh64(head->p, SEGC_FILE_HEADER_SUMMED, 0);
+    segc_file_header_encode(h, head->p);
+    return SEGC_OK;
+}
+
+/* Writes everything to an open descriptor: the data section and its checksum first, then (once the
+   deferred metadata is known) the header, metadata and table at the start of the file. */
+static segc_status write_all(segc_file_writer *w, out_stream *o) {
+    segc_file_header h = {0};
+    segc_status st = lay_out(w, &h);
+    if (!st) st = reserve(o, h.file_size);
+    if (st) return st;
+    o->total = h.file_size;
+    o->at = h.data_offset;
+    report_progress(o);
+    uint64_t at = h.data_offset;
     for (int i = 0; i < w->nt && !st; i++) {
-        st = emit_zeros(o, w->ts[i].offset - at);
-        if (!st) st = emit_tensor(o, &w->ts[i], stage, &turn);
+        st = emit(o, w->ts[i].offset - at, 1, copy_fill, NULL);   /* zero padding up to the tensor */
+        if (!st) st = emit_tensor(o, &w->ts[i]);
         at = w->ts[i].offset + w->ts[i].nbytes;
     }
-    if (!st && at < h.data_offset) st = emit_zeros(o, h.data_offset - at);   /* no tensors */
     uint64_t sum = segc_xxh64_digest(&o->sum);
-    if (!st) st = emit(o, &sum, 8);
-    drained = io_drain(o);
-    return st ? st : drained;
+    if (!st) st = flush_stage(o);
+    if (!st) st = io_post(o, (const uint8_t *)&sum, 8);   /* the trailer, not part of the data checksum */
+    segc_status drained = io_drain(o);   /* before `sum` goes out of scope and the stage buffers are freed */
+    if (!st) st = drained;
+    if (!st) st = resolve_deferred(w);
+    bytes head = {0};
+    if (!st) st = encode_head(w, &h, &head);
+    if (!st) {
+        int err = pwrite_fully(o->fd, head.p, (size_t)head.n, 0);
+        if (err) st = write_error(o, err);
+        o->done = o->total;
+        if (!st) report_progress(o);
+    }
+    free(head.p);
+    return st;
+}
+
+/* Creates "PATH.tmp-XXXXXX" (mode 0644 before the umask, like any new file; never an existing one);
+   the name goes to tmp, which holds strlen(path) + 12 bytes. -1 with errno on failure. */
+static int create_tmp(const char *path, char *tmp) {
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    static atomic_uint counter;
+    size_t plen = strlen(path);
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid() << 20;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint64_t r = x + (uint64_t)atomic_fetch_add(&counter, 1) * 0xBF58476D1CE4E5B9ULL;
+        memcpy(tmp, path, plen);
+        memcpy(tmp + plen, ".tmp-", 5);
+        for (int i = 0; i < 6; i++, r /= 36) tmp[plen + 5 + i] = digits[r % 36];
+        tmp[plen + 11] = 0;
+        int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
 }
 
 segc_status segc_file_writer_write(segc_file_writer *w, const char *path,
                                    void (*progress)(void *user, uint64_t done, uint64_t total), void *user) {
     if (!w || !path) return segc_fail(SEGC_ERR_INVALID_ARG, "segc_file_writer_write: NULL argument");
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    uint8_t *stage = aligned_alloc(64, 2 * (size_t)CHUNK_BYTES);   /* two buffers, used in turn */
+    char *tmp = malloc(strlen(path) + 12);
+    uint8_t *stage = aligned_alloc(64, 2 * (size_t)PIECE_BYTES);   /* two buffers, used in turn */
     if (!tmp || !stage) {
         free(tmp);
         free(stage);
         return segc_fail(SEGC_ERR_NOMEM, "segc_file_writer: no memory");
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    out_stream o = {.path = tmp, .progress = progress, .user = user};
+    out_stream o = {.path = tmp, .progress = progress, .user = user, .stage = {stage, stage + PIECE_BYTES}};
     segc_xxh64_init(&o.sum, 0);
     segc_status st = SEGC_OK;
-    o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (o.fd < 0) st = segc_fail(SEGC_ERR_IO, "%s: %s", tmp, strerror(errno));
+    o.fd = create_tmp(path, tmp);
+    if (o.fd < 0) st = segc_fail(SEGC_ERR_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
     if (!st) {
         uint64_t data_bytes = 0;
         for (int i = 0; i < w->nt; i++) data_bytes += w->ts[i].nbytes;
         if (data_bytes >= IO_THREAD_BYTES) o.io = io_start(o.fd);
-        uint8_t *stages[2] = {stage, stage + CHUNK_BYTES};
-        st = write_all(w, &o, stages);
+        st = write_all(w, &o);
         io_stop(o.io);
         if (close(o.fd) != 0 && !st) st = segc_fail(SEGC_ERR_IO, "%s: close: %s", tmp, strerror(errno));
         if (!st && rename(tmp, path) != 0) st = segc_fail(SEGC_ERR_IO, "rename %s -> %s: %s", tmp, path, strerror(errno));

@@ -1,6 +1,7 @@
-/* fuzz_segc_file.c - libFuzzer harness for the .segc reader: the input is a whole file. Its index and
-   whole-file checksums are recomputed first (when the header's section bounds fit the input), so the
-   mutations reach the metadata and tensor-table validation instead of stopping at the checksum. The
+/* fuzz_segc_file.c - libFuzzer harness for the .segc reader (format version 2): the input is a whole
+   file. Its index, data and header checksums are recomputed first (when the header's section bounds fit
+   the input), so the mutations reach the metadata and tensor-table validation instead of stopping at
+   the checksums; one input in 16 keeps its checksums as they are, so their checks are fuzzed too. The
    file lives in a memfd opened through /proc/self/fd (no disk I/O). Whatever opens is read completely.
    Build and run: see tests/fuzz/meson.build. */
 #include <stdint.h>
@@ -16,18 +17,23 @@
 static int mem_fd = -1;
 static char mem_path[64];
 
-/* Same arithmetic as segc_file_write.c: index checksum over [kv_offset, data_offset), whole-file last. */
+/* Same arithmetic as segc_file_write.c: index checksum over [kv_offset, data_offset), data checksum over
+   [data_offset, n - 8) in the trailer, then the header checksum over [0, 96). */
 static void fix_checksums(uint8_t *b, size_t n) {
     if (n < SEGC_FILE_HEADER_SIZE + 8) return;
-    uint64_t kv, data;
+    uint64_t kv, data, sum;
     memcpy(&kv, b + 32, 8);
     memcpy(&data, b + 72, 8);
     if (kv <= data && data <= n) {
-        uint64_t sum = segc_xxh64(b + kv, (size_t)(data - kv), 0);
+        sum = segc_xxh64(b + kv, (size_t)(data - kv), 0);
         memcpy(b + 88, &sum, 8);
     }
-    uint64_t all = segc_xxh64(b, n - 8, 0);
-    memcpy(b + n - 8, &all, 8);
+    if (data <= n - 8) {
+        sum = segc_xxh64(b + data, (size_t)(n - 8 - data), 0);
+        memcpy(b + n - 8, &sum, 8);
+    }
+    sum = segc_xxh64(b, SEGC_FILE_HEADER_SUMMED, 0);
+    memcpy(b + 96, &sum, 8);
 }
 
 /* Touches every byte the reader hands out. */
@@ -66,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t *b = malloc(size + 1);
     if (!b) return 0;
     if (size) memcpy(b, data, size);
-    fix_checksums(b, size);
+    if (size < 8 || data[size / 2] % 16) fix_checksums(b, size);
     if (ftruncate(mem_fd, 0) != 0 || (size && pwrite(mem_fd, b, size, 0) != (ssize_t)size)) abort();
     free(b);
     segc_file *f = NULL;

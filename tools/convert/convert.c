@@ -1,7 +1,8 @@
 /* convert.c - the converter framework: open a checkpoint, strip its wrapper prefix (keeping only the
    model subtree), pick the architecture hook, write the common metadata, let the hook check tensors and
    describe the model, then stream every kept float tensor into the .segc file in the requested dtype.
-   The SHA-256 of the source file ("source.sha256") is computed on a second thread meanwhile.
+   The SHA-256 of the source file ("source.sha256") is computed on a second thread meanwhile: the
+   writer puts the data first and asks for the digest only when it writes the metadata, last.
    Implements convert.h and the helpers of arch.h; the hooks live in arch_<model>.c. */
 #include <errno.h>
 #include <fcntl.h>
@@ -191,6 +192,7 @@ static void widen_f16_table(const float *table, const uint8_t *src, float *dst, 
 }
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 /* Same result with the F16C instruction, 8 values at a time. vcvtph2ps quiets signalling NaNs, so a
    group of 8 holding any inf/NaN (exponent all ones) goes through the table; the tail too. */
@@ -210,11 +212,13 @@ static void widen_f16_f16c(const float *table, const uint8_t *src, float *dst, s
 
 #endif
 
-/* 1 if widen_f16_f16c can run on this CPU. */
+/* 1 if widen_f16_f16c can run on this CPU: AVX usable (the builtin also checks that the OS saves the
+   YMM registers) and the F16C bit of CPUID leaf 1 (clang 14's builtin does not know "f16c"). */
 static int use_f16c(void) {
 #if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && ((c >> 29) & 1);
 #else
     return 0;
 #endif
@@ -375,24 +379,23 @@ static segc_status pick_arch(const convert_source *src, const char *forced, cons
 /* Per-conversion state owned by segc_convert_file. */
 typedef struct conv {
     const segc_convert_options *o;
-    uint64_t in_size;
-    uint64_t out_estimate;   /* bytes of tensor data to write (for progress while hashing) */
     fill_job *jobs;
     float *f16_table;
     int f16c;
 } conv;
 
-/* Writer progress -> caller progress; the hashing pass counts as the first in_size bytes. */
+/* Writer progress (bytes of the output file) -> caller progress. */
 static void write_progress(void *user, uint64_t done, uint64_t total) {
     const conv *c = user;
-    c->o->progress(c->o->progress_user, c->in_size + done, c->in_size + total);
+    c->o->progress(c->o->progress_user, done, total);
 }
 
 /* ---- the source hash, on a second thread ------------------------------------------------------ */
 
 /* SHA-256 of the input file ("source.sha256"). It is computed on its own thread while the main thread
-   opens, checks and describes the checkpoint: the two only meet when the metadata is written. Both
-   read the same mapping of the file, so each page is faulted in once, by whichever thread is first. */
+   opens, checks and converts the checkpoint: the two only meet when the writer asks for the value,
+   after the tensor data. Both read the same mapping of the file, so each page is faulted in once, by
+   whichever thread is first. */
 typedef struct source_hash {
     const uint8_t *data;   /* the whole input file */
     size_t size;
@@ -433,6 +436,14 @@ static void source_hash_finish(source_hash *h) {
     h->started = 0;
 }
 
+/* segc_file_value_fn for "source.sha256": waits for the digest and hands out its 64 hex digits. */
+static segc_status source_hash_value(void *user, char *dst, size_t len) {
+    source_hash *h = user;
+    source_hash_finish(h);
+    memcpy(dst, h->hex, len);
+    return SEGC_OK;
+}
+
 /* Stops a hash that is no longer needed and waits for the thread to end. */
 static void source_hash_cancel(source_hash *h) {
     atomic_store(&h->stop, 1);
@@ -457,26 +468,19 @@ static segc_status map_input(const char *path, const uint8_t **data, size_t *siz
     return SEGC_OK;
 }
 
-/* Common metadata (arch, source.*, converter.version) except source.sha256, which is added once the
-   hook's checks have passed and the hash thread is done. */
+/* Common metadata (arch, source.*, converter.version); source.sha256 is filled in from the hash thread
+   when the writer gets to the metadata, after the tensor data. */
 static segc_status add_common(segc_file_writer *w, const convert_arch *a, const char *in, const ckpt *ck,
-                              const char *prefix, const char *src_dtype) {
+                              const char *prefix, const char *src_dtype, source_hash *hash) {
     const char *base = strrchr(in, '/');
     segc_status st = segc_file_writer_add_str(w, "arch", a->name);
     if (!st) st = segc_file_writer_add_str(w, "source.name", base ? base + 1 : in);
+    if (!st) st = segc_file_writer_add_str_deferred(w, "source.sha256", 64, source_hash_value, hash);
     if (!st) st = segc_file_writer_add_str(w, "source.format", format_name(ckpt_get_format(ck)));
     if (!st) st = segc_file_writer_add_str(w, "source.dtype", src_dtype);
     if (!st) st = segc_file_writer_add_str(w, "source.prefix", prefix);
     if (!st) st = segc_file_writer_add_str(w, "converter.version", SEGC_VERSION_STRING);
     return st;
-}
-
-/* "source.sha256": SHA-256 of the checkpoint's bytes, from the hash thread. Progress counts the hash
-   as the first in_size bytes. */
-static segc_status add_sha256(segc_file_writer *w, source_hash *h, const conv *c) {
-    source_hash_finish(h);
-    if (c->o->progress) c->o->progress(c->o->progress_user, c->in_size, c->in_size + c->out_estimate);
-    return segc_file_writer_add_str(w, "source.sha256", h->hex);
 }
 
 /* Adds every kept float tensor of the model subtree; fills c->jobs (one per tensor). */
@@ -500,7 +504,6 @@ static segc_status add_tensors(segc_file_writer *w, const convert_arch *a, const
         segc_status st = check_layout(t, t->name, &j->contiguous);
         if (!st) st = segc_file_writer_add_tensor_fill(w, name, c->o->dtype, t->ndim, t->shape, fill_tensor, j);
         if (st) return st;
-        c->out_estimate += (uint64_t)ckpt_numel(t) * segc_dtype_size(c->o->dtype);
         added++;
     }
     if (!added) return segc_fail(SEGC_ERR_FORMAT, "no floating-point tensors to write under '%s'", src->prefix);
@@ -545,7 +548,7 @@ segc_status segc_convert_file(const char *in, const char *out, const segc_conver
 
     ckpt *ck = NULL;
     segc_file_writer *w = NULL;
-    conv c = {.o = opt, .in_size = (uint64_t)size, .f16c = use_f16c()};
+    conv c = {.o = opt, .f16c = use_f16c()};
     char prefix[256] = "";
     convert_source src = {.prefix = prefix};
     const convert_arch *a = NULL;
@@ -558,12 +561,11 @@ segc_status segc_convert_file(const char *in, const char *out, const segc_conver
         st = pick_arch(&src, opt->arch, &a);
     }
     if (!st) st = segc_file_writer_create(&w);
-    if (!st) st = add_common(w, a, in, ck, prefix, source_dtype(&src));
+    if (!st) st = add_common(w, a, in, ck, prefix, source_dtype(&src), &hash);
     if (!st && (st = a->describe(&src, opt, w))) segc_fail_context(st, "%s (as %s)", in, a->name);
     if (!st) st = add_tensors(w, a, &src, &c);
-    if (!st) st = add_sha256(w, &hash, &c);
-    source_hash_cancel(&hash);   /* after a failure above: the digest is not needed */
     if (!st) st = segc_file_writer_write(w, out, opt->progress ? write_progress : NULL, &c);
+    source_hash_cancel(&hash);   /* after a failure: the digest is not needed (else: already joined) */
     segc_file_writer_free(w);
     free(c.jobs);
     free(c.f16_table);
