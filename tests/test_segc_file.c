@@ -629,7 +629,7 @@ static segc_status fill_f16_pattern(void *user, void *dst, uint64_t offset, uint
 }
 
 /* Tensors of odd sizes spanning many output chunks, from a pointer and from a 2-byte-dtype fill, come
-   back intact and the whole-file checksum holds. */
+   back intact and the data-section checksum holds. */
 START_TEST(test_writer_tensors_span_chunks) {
     enum { NP = 300007, NF = 200003 };
     float *big = malloc(sizeof(float) * NP);

@@ -13,7 +13,7 @@ static void print_help(void) {
            "header, metadata and tensor table (offsets, sizes, strings, their checksum).\n\n"
            "  --tensors       list every tensor: name, dtype, shape, bytes\n"
            "  --all-metadata  print long arrays (e.g. class names) in full\n"
-           "  --verify        also check the whole-file checksum (reads every byte); exit 1 if it fails\n"
+           "  --verify        also check the data-section checksum (reads every tensor byte); exit 1 if it fails\n"
            "  --help          this text\n");
 }
 
@@ -114,7 +114,7 @@ int cmd_info(int argc, char **argv) {
     }
     int rc = CLI_EXIT_OK;
     if (verify) {
-        if (segc_file_verify(f) == SEGC_OK) printf("checksum: ok (whole file verified)\n");
+        if (segc_file_verify(f) == SEGC_OK) printf("checksum: ok (data section verified)\n");
         else rc = cli_failure("info", path);
     }
     segc_file_close(f);
