@@ -1,5 +1,6 @@
-/* test_ops_conv.c - convolution: every fast path (1x1 gemm, depthwise direct, im2col + sgemm with
-   tiling, groups, dilation, strides) against the seven-loop oracle segc_conv2d_reference; transposed
+/* test_ops_conv.c - convolution: every fast path (the packed product of conv_gemm.c for 1x1 and im2col
+   convs with its column blocks and partial panels, depthwise direct, groups, dilation, strides) against
+   the seven-loop oracle segc_conv2d_reference; transposed
    convolution against its scatter oracle; batch-norm folding against conv then BN; PyTorch fixtures
    from tests/gen/fixtures_conv.py to pin padding/stride/dilation semantics; bad shapes rejected. */
 #include <check.h>
@@ -13,6 +14,7 @@
 #include "core/tensor.h"
 #include "io/npy.h"
 #include "ops/conv.h"
+#include "ops/conv_residual.h"
 #include "test_util.h"
 
 /* Float sgemm vs the double oracle: relative to the output magnitude. */
@@ -207,7 +209,7 @@ START_TEST(test_conv2d_large_output_tiles_im2col) {
     segc_arena a;
     segc_arena_init(&a, 0);
     test_rng r = test_rng_new(108);
-    /* col rows 128*9 = 1152, Q = 128: 576 KiB per output row, so 131 rows (72 MiB) need several tiles */
+    /* depth 128*9 = 1152: blocks of 64 output pixels (288 KiB of im2col each), 16768 pixels in 262 blocks */
     conv_case c = make_case(1, 128, 131, 128, 3, 3, 1, 1, 1, 1, 1);
     c.p.act = SEGC_ACT_RELU;
     check_conv(&a, &r, &c);
@@ -215,8 +217,98 @@ START_TEST(test_conv2d_large_output_tiles_im2col) {
 }
 END_TEST
 
+/* The packed product computes 6 output channels x 32 pixels at a time over blocks of pixels: channel
+   counts around the panel height, pixel counts around the panel width and the block size, blocks that
+   span output rows and images, a panel of one valid row, an activation applied after the product. */
+START_TEST(test_conv2d_packed_panels_and_blocks_match_reference) {
+    segc_arena a;
+    segc_arena_init(&a, 0);
+    test_rng r = test_rng_new(116);
+    const int64_t ks[] = {1, 5, 6, 7, 12, 13};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        conv_case c = make_case(1 + (int64_t)(i % 2), test_rng_int(&r, 1, 7), test_rng_int(&r, 1, 40),
+                                test_rng_int(&r, 1, 45), ks[i], i % 3 ? 3 : 1, 1 + (int)(i % 2), i % 3 ? 1 : 0, 1, 1,
+                                (int)(i % 2));
+        c.p.act = i % 2 ? SEGC_ACT_RELU : SEGC_ACT_NONE;
+        check_conv(&a, &r, &c);
+    }
+    conv_case deep = make_case(1, 300, 25, 40, 7, 1, 1, 0, 1, 1, 1);   /* 1x1 of depth 300: 320-pixel blocks */
+    check_conv(&a, &r, &deep);
+    conv_case wide = make_case(2, 3, 33, 70, 13, 3, 2, 1, 1, 1, 1);    /* shallow: 512-pixel blocks */
+    wide.p.act = SEGC_ACT_SILU;
+    check_conv(&a, &r, &wide);
+    conv_case grouped = make_case(1, 6, 17, 19, 9, 3, 1, 1, 1, 3, 1);  /* 3 outputs per group: one part panel */
+    check_conv(&a, &r, &grouped);
+    segc_arena_free(&a);
+}
+END_TEST
+
+/* segc_conv2d_residual = conv (no act) + residual, then act: on the dense path (3x3 stride 2, 1x1, groups),
+   in place (the residual is out) and on the depthwise path; overlaps that are not `out` are refused. */
+START_TEST(test_conv2d_residual_matches_conv_then_add) {
+    segc_arena a;
+    segc_arena_init(&a, 0);
+    test_rng r = test_rng_new(118);
+    const conv_case cases[4] = {make_case(2, 5, 13, 17, 13, 3, 2, 1, 1, 1, 1),
+                                make_case(1, 9, 11, 40, 7, 1, 1, 0, 1, 1, 0),
+                                make_case(1, 6, 9, 10, 9, 3, 1, 1, 1, 3, 1),
+                                make_case(1, 5, 12, 9, 5, 3, 1, 1, 1, 5, 1)};   /* the last is depthwise */
+    const segc_act acts[4] = {SEGC_ACT_RELU, SEGC_ACT_NONE, SEGC_ACT_GELU, SEGC_ACT_RELU};
+    for (int i = 0; i < 4; i++) {
+        const conv_case *c = &cases[i];
+        segc_arena_mark mark = segc_arena_get_mark(&a);
+        const int64_t xs[4] = {c->N, c->C, c->H, c->W}, ws[4] = {c->K, c->C / c->p.groups, c->R, c->S},
+                      bs[1] = {c->K};
+        int64_t P = segc_conv2d_out_dim(c->H, (int)c->R, c->p.stride_h, c->p.pad_h, 1);
+        int64_t Q = segc_conv2d_out_dim(c->W, (int)c->S, c->p.stride_w, c->p.pad_w, 1);
+        const int64_t os[4] = {c->N, c->K, P, Q};
+        segc_tensor x = rand_tensor(&a, &r, 4, xs), w = rand_tensor(&a, &r, 4, ws), b = rand_tensor(&a, &r, 1, bs);
+        segc_tensor res = rand_tensor(&a, &r, 4, os), got = nan_tensor(&a, 4, os), want = nan_tensor(&a, 4, os);
+        segc_conv2d_params p = c->p;
+        ck_assert_int_eq(segc_conv2d_reference(&x, &w, c->with_bias ? &b : NULL, &p, &want), SEGC_OK);
+        size_t n = (size_t)segc_tensor_numel(&want);
+        float *wd = want.data, *rd = res.data;
+        for (size_t j = 0; j < n; j++) wd[j] += rd[j];
+        segc_act_apply_reference(acts[i], wd, n);
+        p.act = acts[i];
+        ck_assert_msg(segc_conv2d_residual(&a, &x, &w, c->with_bias ? &b : NULL, &res, &p, &got) == SEGC_OK, "%s",
+                      segc_last_error());
+        assert_close_rel(&got, &want, "conv + residual");
+        segc_tensor_copy(&got, &res);
+        segc_status st = segc_conv2d_residual(&a, &x, &w, c->with_bias ? &b : NULL, &got, &p, &got);
+        if (i < 3) {
+            ck_assert_int_eq(st, SEGC_OK);
+            assert_close_rel(&got, &want, "conv + residual in place");
+        } else {
+            ck_assert_int_eq(st, SEGC_ERR_INVALID_ARG);   /* depthwise: the residual must be apart */
+        }
+        segc_tensor small;
+        ck_assert_int_eq(segc_tensor_narrow(&res, 3, 0, Q - 1, &small), SEGC_OK);
+        ck_assert_int_eq(segc_conv2d_residual(&a, &x, &w, NULL, &small, &p, &got), SEGC_ERR_SHAPE);
+        segc_arena_release(&a, mark);
+    }
+    segc_arena_free(&a);
+}
+END_TEST
+
+/* 1x1 convs never needed a scratch arena: NULL still works (the packed weights use a private one). */
+START_TEST(test_conv2d_1x1_without_scratch_matches_reference) {
+    segc_arena a;
+    segc_arena_init(&a, 0);
+    test_rng r = test_rng_new(117);
+    const int64_t xs[4] = {1, 9, 11, 13}, ws[4] = {7, 9, 1, 1}, bs[1] = {7}, os[4] = {1, 7, 11, 13};
+    segc_tensor x = rand_tensor(&a, &r, 4, xs), w = rand_tensor(&a, &r, 4, ws), b = rand_tensor(&a, &r, 1, bs);
+    segc_tensor got = nan_tensor(&a, 4, os), want = nan_tensor(&a, 4, os);
+    segc_conv2d_params p = segc_conv2d_params_make(1, 0, 1, 1);
+    ck_assert_msg(segc_conv2d(NULL, &x, &w, &b, &p, &got) == SEGC_OK, "%s", segc_last_error());
+    ck_assert_int_eq(segc_conv2d_reference(&x, &w, &b, &p, &want), SEGC_OK);
+    assert_close_rel(&got, &want, "1x1 without scratch");
+    segc_arena_free(&a);
+}
+END_TEST
+
 /* Same inputs and thread count: bitwise the same output (DESIGN.md: deterministic for a given thread
-   count). Across thread counts OpenBLAS may pick other kernels, so only rounding may differ. */
+   count). Across thread counts the pixel blocks may be cut differently, so only rounding may differ. */
 START_TEST(test_conv2d_is_deterministic_for_a_thread_count) {
     segc_arena a;
     segc_arena_init(&a, 0);
@@ -482,6 +574,9 @@ int main(void) {
     tcase_add_test(tc, test_conv2d_depthwise_matches_reference);
     tcase_add_test(tc, test_conv2d_each_activation_on_every_path_matches_reference);
     tcase_add_test(tc, test_conv2d_large_output_tiles_im2col);
+    tcase_add_test(tc, test_conv2d_packed_panels_and_blocks_match_reference);
+    tcase_add_test(tc, test_conv2d_1x1_without_scratch_matches_reference);
+    tcase_add_test(tc, test_conv2d_residual_matches_conv_then_add);
     tcase_add_test(tc, test_conv2d_is_deterministic_for_a_thread_count);
     tcase_add_test(tc, test_conv2d_batch_of_small_images_matches_reference);
     tcase_add_test(tc, test_conv2d_accepts_a_channel_slice_of_a_larger_tensor);

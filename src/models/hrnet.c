@@ -16,7 +16,6 @@
 #include "models/hrnet_stage.h"
 #include "nn/params.h"
 #include "ops/conv.h"
-#include "ops/gemm.h"
 #include "ops/resize.h"
 
 #define NUM_STAGES 4          /* stage1 (= layer1) .. stage4 */
@@ -143,6 +142,7 @@ void segc_hrnet_free(void *model) {
     hrnet_model *m = model;
     if (!m) return;
     segc_reslayer_free(&m->layer1);
+    for (int s = 0; s < NUM_STAGES - 1; s++) segc_hrnet_transition_free(&m->transition[s]);
     for (int s = 1; s < NUM_STAGES; s++) {
         for (int i = 0; i < m->num_modules[s]; i++) segc_hrnet_module_free(&m->modules[s][i]);
         free(m->modules[s]);
@@ -166,9 +166,8 @@ segc_status segc_hrnet_load(const segc_file *f, void **model) {
     if (!st) st = segc_hrnet_conv_load(&m->params, "conv1", "bn1", stem, 3, 3, 2, SEGC_ACT_RELU, &m->conv1);
     if (!st) st = segc_hrnet_conv_load(&m->params, "conv2", "bn2", stem, stem, 3, 2, SEGC_ACT_RELU, &m->conv2);
     if (!st)
-        st = segc_reslayer_load(&m->params, "layer1", c->stage[0].block, stem, c->stage[0].num_channels[0],
-                                c->stage[0].num_blocks[0], 1, 1, 1, SEGC_HRNET_BN_EPS, &m->layer1);
-    if (!st) st = segc_reslayer_use_winograd(&m->layer1);
+        st = segc_reslayer_load_winograd(&m->params, "layer1", c->stage[0].block, stem, c->stage[0].num_channels[0],
+                                         c->stage[0].num_blocks[0], SEGC_HRNET_BN_EPS, &m->layer1);
     if (!st) m->stage_channels[0][0] = segc_reslayer_out_channels(&m->layer1);
     for (int s = 1; s < NUM_STAGES && !st; s++) st = load_stage(m, s);
     if (!st) {
@@ -301,18 +300,6 @@ static void upsample_rows(const segc_tensor *y, const axis_taps *ty, const axis_
     }
 }
 
-/* out[k, i] += bias[k] (and ReLU) over a [K, n] block with row stride ld. */
-static void bias_relu_rows(float *out, int64_t K, int64_t n, int64_t ld, const float *bias, int relu) {
-#pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < K; k++) {
-        float *o = out + k * ld;
-        for (int64_t i = 0; i < n; i++) {
-            float v = o[i] + bias[k];
-            o[i] = relu && v < 0.0f ? 0.0f : v;
-        }
-    }
-}
-
 /* The head for FINAL_CONV_KERNEL 1 without the full concat and hidden maps (at 1024 x 2048 they are
    2 x 377 MB for W48): per tile of HEAD_TILE_ROWS quarter-resolution rows, cat_t [Ccat, rows * w] =
    y0 rows | upsampled rows of y1..3, hid_t = relu(W0 cat_t + b0), logits rows = W3 hid_t + b3.
@@ -325,9 +312,10 @@ static segc_status head_tiled(const hrnet_model *m, segc_arena *arena, const seg
     int nb = m->config.stage[NUM_STAGES - 1].num_branches;
     float *cat = segc_arena_alloc_array(arena, (size_t)(C * tile * w), sizeof(float));
     float *hid = segc_arena_alloc_array(arena, (size_t)(hidden_k * tile * w), sizeof(float));
+    float *cls = segc_arena_alloc_array(arena, (size_t)(K * tile * w), sizeof(float));
     /* per branch: row taps (h) and column taps (w) of its upsampling to h x w */
     axis_taps ty[SEGC_HRNET_MAX_BRANCHES], tx[SEGC_HRNET_MAX_BRANCHES];
-    int ok = cat && hid;
+    int ok = cat && hid && cls;
     for (int b = 1; b < nb && ok; b++) {
         axis_taps *t[2] = {&ty[b], &tx[b]};
         for (int k = 0; k < 2 && ok; k++) {
@@ -348,18 +336,26 @@ static segc_status head_tiled(const hrnet_model *m, segc_arena *arena, const seg
         int64_t rows = h - r0 < tile ? h - r0 : tile, n = rows * w, c0 = 0;
         for (int b = 0; b < nb; b++) {
             int64_t cb = y[b].shape[1];
-            if (b == 0)
+            if (b == 0) {
+                #pragma omp parallel for schedule(static)
                 for (int64_t c = 0; c < cb; c++)
                     memcpy(cat + c * n, (const float *)y[0].data + (c * h + r0) * w, (size_t)n * sizeof(float));
-            else upsample_rows(&y[b], &ty[b], &tx[b], w, r0, r0 + rows, cat + c0 * n);
+            } else {
+                upsample_rows(&y[b], &ty[b], &tx[b], w, r0, r0 + rows, cat + c0 * n);
+            }
             c0 += cb;
         }
-        segc_sgemm(0, 0, (int)hidden_k, (int)n, (int)C, 1.0f, m->last_hidden.w.data, (int)C, cat, (int)n, 0.0f, hid,
-                   (int)n);
-        bias_relu_rows(hid, hidden_k, n, n, m->last_hidden.b.data, 1);
-        segc_sgemm(0, 0, (int)K, (int)n, (int)hidden_k, 1.0f, m->last_classifier.w.data, (int)hidden_k, hid, (int)n,
-                   0.0f, out + r0 * w, (int)(h * w));
-        bias_relu_rows(out + r0 * w, K, n, h * w, m->last_classifier.b.data, 0);
+        /* last_layer.0-2 then .3 as 1x1 convs on the tile; the logits rows go to their place in each plane */
+        segc_tensor cat_t = segc_tensor_f32(cat, 4, 1, C, rows, w);
+        segc_tensor hid_t = segc_tensor_f32(hid, 4, 1, hidden_k, rows, w), cls_t = segc_tensor_f32(cls, 4, 1, K, rows, w);
+        segc_status st = segc_hrnet_conv_forward(&m->last_hidden, arena, &cat_t, &hid_t);
+        if (!st) st = segc_hrnet_conv_forward(&m->last_classifier, arena, &hid_t, &cls_t);
+        if (st) {
+            segc_arena_release(arena, mark);
+            return st;
+        }
+        #pragma omp parallel for schedule(static)
+        for (int64_t k = 0; k < K; k++) memcpy(out + k * h * w + r0 * w, cls + k * n, (size_t)n * sizeof(float));
     }
     segc_arena_release(arena, mark);
     return SEGC_OK;
@@ -428,24 +424,28 @@ segc_status segc_hrnet_forward(const void *model, segc_ctx *ctx, const segc_tens
     return st;
 }
 
+/* The logits are made last and then moved down over the temporaries (input, quarter logits), so that the
+   full-size map (160 MB for 19 classes at 1024 x 2048) is never live beside the network's activations. */
 segc_status segc_hrnet_semantic(const void *model, segc_ctx *ctx, const segc_image *img, segc_tensor *logits) {
     const hrnet_model *m = model;
     const hrnet_config *c = &m->config;
     if (!img || !img->rgb || img->width < 1 || img->height < 1)
         return segc_fail(SEGC_ERR_INVALID_ARG, "hrnet: empty image");
-    segc_status st = segc_tensor_new_f32(ctx->arena, logits, 4, 1, c->num_classes, img->height, img->width);
-    if (st) return st;
     segc_arena_mark mark = segc_arena_get_mark(ctx->arena);
-    segc_tensor x, quarter;
+    segc_tensor x, quarter, full;
     /* input_transform: BGR (cv2) flipped to RGB, /255, - mean, / std: RGB order here */
-    st = segc_image_normalize(ctx->arena, img, c->mean, c->std, 0, &x);
+    segc_status st = segc_image_normalize(ctx->arena, img, c->mean, c->std, 0, &x);
     if (!st) st = segc_tap(ctx, "input", &x);
     if (!st) st = segc_hrnet_forward(model, ctx, &x, &quarter);
+    if (!st) st = segc_tensor_new_f32(ctx->arena, &full, 4, 1, c->num_classes, img->height, img->width);
     if (!st) {
         const segc_resize_params rp = segc_resize_params_make(SEGC_RESIZE_BILINEAR, c->align_corners);
-        st = segc_resize(ctx->arena, &quarter, &rp, logits);
+        st = segc_resize(ctx->arena, &quarter, &rp, &full);
     }
     segc_arena_release(ctx->arena, mark);
-    if (!st) st = segc_tap(ctx, "logits", logits);
-    return st;
+    if (st) return st;
+    /* the released region starts at the mark: the same allocation lands there (or in a later chunk) */
+    if ((st = segc_tensor_new_f32(ctx->arena, logits, 4, 1, c->num_classes, img->height, img->width))) return st;
+    memmove(logits->data, full.data, (size_t)segc_tensor_numel(logits) * sizeof(float));
+    return segc_tap(ctx, "logits", logits);
 }

@@ -9,8 +9,9 @@
    "layer1", "stage<s>.branch<b>" (output of stage s, branch b, after the last fuse + ReLU),
    "concat", "last_layer.2" (hidden, after ReLU), "last_layer" (logits at 1/4), "logits". When neither
    "concat" nor "last_layer.2" is wanted (and FINAL_CONV_KERNEL is 1) the head runs on row tiles and those
-   two maps are never built. The 3x3 stride-1 convs of layer1 and the branches run through Winograd
-   F(4x4, 3x3) (src/ops/winograd.h), prepared at load. */
+   two maps are never built. The 3x3 stride-1 convs of layer1, the branches and the transitions run
+   through Winograd F(4x4, 3x3) (src/ops/winograd.h), transformed once at load (layer1 and the branches
+   straight from the file, without a folded copy: segc_reslayer_load_winograd). */
 #ifndef SEGC_MODELS_HRNET_H
 #define SEGC_MODELS_HRNET_H
 

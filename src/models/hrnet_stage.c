@@ -5,6 +5,7 @@
 #include "models/hrnet_stage.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -22,8 +23,25 @@ segc_status segc_hrnet_conv_load(segc_params *p, const char *conv, const char *b
     return segc_params_conv_bn(p, conv, bn, SEGC_HRNET_BN_EPS, shape, &out->w, &out->b);
 }
 
+segc_status segc_hrnet_conv_use_winograd(segc_hrnet_conv *c) {
+    if (c->wino || c->stride != 1 || c->w.shape[2] != 3 || c->w.shape[3] != 3) return SEGC_OK;
+    segc_winograd_weights *u = calloc(1, sizeof *u);
+    if (!u) return segc_fail(SEGC_ERR_NOMEM, "hrnet: winograd weights");
+    segc_status st = segc_winograd_prepare(&c->w, u);
+    if (st) free(u);
+    else c->wino = u;
+    return st;
+}
+
+void segc_hrnet_conv_free(segc_hrnet_conv *c) {
+    if (c->wino) segc_winograd_weights_free(c->wino);
+    free(c->wino);
+    c->wino = NULL;
+}
+
 segc_status segc_hrnet_conv_forward(const segc_hrnet_conv *c, segc_arena *arena, const segc_tensor *x,
                                     segc_tensor *out) {
+    if (c->wino) return segc_winograd_conv3x3(arena, x, c->wino, &c->b, c->act, out);
     segc_conv2d_params cp = segc_conv2d_params_make(c->stride, c->pad, 1, 1);
     cp.act = c->act;
     return segc_conv2d(arena, x, &c->w, &c->b, &cp, out);
@@ -82,6 +100,7 @@ segc_status segc_hrnet_transition_load(segc_params *p, const char *prefix, int n
             st = segc_hrnet_conv_load(p, segc_params_name(conv, sizeof conv, "%s.%d.0", prefix, i),
                                       segc_params_name(bn, sizeof bn, "%s.%d.1", prefix, i), out_channels[i],
                                       in_channels[i], 3, 1, SEGC_ACT_RELU, &ch->convs[0]);
+            if (!st) st = segc_hrnet_conv_use_winograd(&ch->convs[0]);
         } else {
             /* Sequential of Sequential(conv3x3 s2, BN, ReLU) at "<prefix>.<i>.<k>.0" / ".1" */
             ch->num_convs = i + 1 - num_in;
@@ -95,6 +114,11 @@ segc_status segc_hrnet_transition_load(segc_params *p, const char *prefix, int n
         }
     }
     return st;
+}
+
+void segc_hrnet_transition_free(segc_hrnet_transition *t) {
+    for (int i = 0; i < SEGC_HRNET_MAX_BRANCHES; i++)
+        for (int k = 0; k < SEGC_HRNET_MAX_CHAIN; k++) segc_hrnet_conv_free(&t->chains[i].convs[k]);
 }
 
 /* fuse_layers[i][j] of module `prefix`: see segc_hrnet_module in the header. */
@@ -134,10 +158,9 @@ segc_status segc_hrnet_module_load(segc_params *p, const char *prefix, const seg
         int planes = cfg->num_channels[b] * exp;   /* _make_stage expands NUM_CHANNELS before passing them */
         out->in_channels[b] = in_channels[b];
         out->out_channels[b] = planes * exp;
-        st = segc_reslayer_load(p, segc_params_name(name, sizeof name, "%s.branches.%d", prefix, b), cfg->block,
-                                in_channels[b], planes, cfg->num_blocks[b], 1, 1, 1, SEGC_HRNET_BN_EPS,
-                                &out->branches[b]);
-        if (!st) st = segc_reslayer_use_winograd(&out->branches[b]);
+        st = segc_reslayer_load_winograd(p, segc_params_name(name, sizeof name, "%s.branches.%d", prefix, b),
+                                         cfg->block, in_channels[b], planes, cfg->num_blocks[b], SEGC_HRNET_BN_EPS,
+                                         &out->branches[b]);
     }
     for (int i = 0; i < nb && nb > 1 && !st; i++)
         for (int j = 0; j < nb && !st; j++) st = fuse_load(p, prefix, i, j, out->out_channels, &out->fuse[i][j]);
@@ -176,11 +199,13 @@ segc_status segc_hrnet_module_forward_into(const segc_hrnet_module *m, segc_aren
     segc_arena_mark mark = segc_arena_get_mark(arena);
     segc_tensor bx[SEGC_HRNET_MAX_BRANCHES];
     segc_status st = SEGC_OK;
-    for (int b = 0; b < nb && !st; b++) st = segc_reslayer_forward(&m->branches[b], arena, &x[b], &bx[b]);
+    /* branch 0 writes straight into y[0] (the identity term of y_0), so y_0 is summed last, in place */
+    bx[0] = y[0];
+    st = segc_reslayer_forward_into(&m->branches[0], arena, &x[0], &bx[0]);
+    for (int b = 1; b < nb && !st; b++) st = segc_reslayer_forward(&m->branches[b], arena, &x[b], &bx[b]);
     /* y_i = relu(f_i0(x_0) + f_i1(x_1) + ...), summed in the order of HighResolutionModule.forward */
-    for (int i = 0; i < nb && !st; i++) {
-        if (i == 0) st = segc_tensor_copy(&y[0], &bx[0]);
-        else st = segc_hrnet_chain_forward_into(&m->fuse[i][0], arena, &bx[0], &y[i]);
+    for (int i = nb - 1; i >= 0 && !st; i--) {
+        if (i > 0) st = segc_hrnet_chain_forward_into(&m->fuse[i][0], arena, &bx[0], &y[i]);
         for (int j = 1; j < nb && !st; j++) st = fuse_add(&m->fuse[i][j], i, j, arena, &bx[j], &y[i]);
         if (!st) st = segc_act_tensor(SEGC_ACT_RELU, &y[i]);
     }

@@ -10,6 +10,7 @@
 #include "nn/params.h"
 #include "nn/resblock.h"
 #include "ops/act.h"
+#include "ops/winograd.h"
 
 #define SEGC_HRNET_MAX_BRANCHES 4
 #define SEGC_HRNET_BN_EPS 1e-5f      /* nn.BatchNorm2d default (seg_hrnet.py only changes the momentum) */
@@ -28,6 +29,7 @@ typedef struct segc_hrnet_conv {
     segc_tensor w, b;    /* w [K, C, R, R], b [K] */
     int stride, pad;
     segc_act act;
+    segc_winograd_weights *wino;   /* 3x3 stride 1 only, when segc_hrnet_conv_use_winograd made it; owned */
 } segc_hrnet_conv;
 
 /* A chain of up to 3 folded convs (a transition branch, or a fuse path); 0 convs = identity / None. */
@@ -40,6 +42,9 @@ typedef struct segc_hrnet_chain {
 /* Loads "<conv>.weight" (+ "<conv>.bias" if stored) with BN "<bn>" folded; checks [k, c, r, r]. */
 segc_status segc_hrnet_conv_load(segc_params *p, const char *conv, const char *bn, int k, int c, int r, int stride,
                                  segc_act act, segc_hrnet_conv *out);
+/* Runs the conv through Winograd F(4x4, 3x3) from now on if it is 3x3 with stride 1 (else nothing). */
+segc_status segc_hrnet_conv_use_winograd(segc_hrnet_conv *c);
+void segc_hrnet_conv_free(segc_hrnet_conv *c);
 /* x [N, C, H, W] -> out [N, K, P, Q] (preallocated, contiguous) for one folded conv. */
 segc_status segc_hrnet_conv_forward(const segc_hrnet_conv *c, segc_arena *arena, const segc_tensor *x,
                                     segc_tensor *out);
@@ -63,6 +68,7 @@ typedef struct segc_hrnet_transition {
 
 segc_status segc_hrnet_transition_load(segc_params *p, const char *prefix, int num_in, const int *in_channels,
                                        int num_out, const int *out_channels, segc_hrnet_transition *out);
+void segc_hrnet_transition_free(segc_hrnet_transition *t);
 
 /* HighResolutionModule: branches (a reslayer each) then, for each output i, the fuse
    y_i = relu(sum_j f_ij(x_j)): j == i identity, j > i conv1x1-BN then bilinear upsampling

@@ -2,13 +2,16 @@
    Does not do: the stem, grouped (ResNeXt) widths, ResNet-D downsampling. */
 #include "nn/resblock.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/status.h"
 #include "ops/conv.h"
-#include "ops/elementwise.h"
+#include "ops/conv_residual.h"
 
 int segc_resblock_expansion(segc_resblock_kind kind) { return kind == SEGC_RESBLOCK_BOTTLENECK ? 4 : 1; }
 
@@ -22,8 +25,66 @@ static segc_status load_conv_bn(segc_params *p, const char *prefix, const char *
     return segc_params_conv_bn(p, conv_name, bn_name, eps, shape, w, b);
 }
 
-segc_status segc_resblock_load(segc_params *p, const char *prefix, segc_resblock_kind kind, int in_channels,
-                               int planes, int stride, int dilation, float bn_eps, segc_resblock *out) {
+/* Hands the pages of a weight served from the file mapping back to the page cache (it stays readable: a
+   later read faults them in again). Widened copies (not in the mapping) are left alone, and so are the
+   pages the tensor shares with its neighbours. */
+static void release_mapped(const segc_params *p, const char *name, const void *data) {
+    const segc_file_tensor *t = segc_file_find(p->file, name);
+    long page = sysconf(_SC_PAGESIZE);
+    if (!t || t->data != data || page <= 0) return;
+    uintptr_t a = ((uintptr_t)t->data + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    uintptr_t e = ((uintptr_t)t->data + t->nbytes) / (uintptr_t)page * (uintptr_t)page;
+    if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+/* A 3x3 stride-1 conv + BN straight into Winograd form: U from the stored weight with the BN scale of
+   each filter applied during the transform, the folded bias into the store (the fold itself is
+   segc_fold_batchnorm on a [K, 1] weight of ones, so scale and bias match segc_params_conv_bn's). The
+   weight is never copied and its mapped pages are released: *w is left an empty [k, c, 3, 3] (data NULL). */
+static segc_status load_conv_bn_winograd(segc_params *p, const char *prefix, const char *conv, const char *bn,
+                                         float eps, int64_t k, int64_t c, segc_tensor *w, segc_tensor *b,
+                                         segc_winograd_weights **slot) {
+    char name[256];
+    const int64_t shape[4] = {k, c, 3, 3};
+    segc_tensor raw, scale, gamma, beta, mean, var;
+    segc_status st = segc_params_get(p, segc_params_name(name, sizeof name, "%s.%s.weight", prefix, conv), 4, shape,
+                                     &raw);
+    if (st) return st;
+    if ((st = segc_tensor_new_f32(&p->store, &scale, 2, k, 1, 0, 0)) ||
+        (st = segc_tensor_new_f32(&p->store, b, 1, k, 0, 0, 0)))
+        return st;
+    segc_tensor_fill_f32(&scale, 1.0f);
+    segc_params_name(name, sizeof name, "%s.%s.bias", prefix, conv);
+    if (segc_params_has(p, name)) {
+        segc_tensor cb;
+        if ((st = segc_params_get(p, name, 1, &k, &cb))) return st;
+        memcpy(b->data, cb.data, sizeof(float) * (size_t)k);
+    } else {
+        segc_tensor_fill_f32(b, 0.0f);
+    }
+    if ((st = segc_params_get(p, segc_params_name(name, sizeof name, "%s.%s.weight", prefix, bn), 1, &k, &gamma)) ||
+        (st = segc_params_get(p, segc_params_name(name, sizeof name, "%s.%s.bias", prefix, bn), 1, &k, &beta)) ||
+        (st = segc_params_get(p, segc_params_name(name, sizeof name, "%s.%s.running_mean", prefix, bn), 1, &k,
+                              &mean)) ||
+        (st = segc_params_get(p, segc_params_name(name, sizeof name, "%s.%s.running_var", prefix, bn), 1, &k, &var)) ||
+        (st = segc_fold_batchnorm(&scale, b, &gamma, &beta, &mean, &var, eps)))
+        return st;
+    segc_winograd_weights *u = calloc(1, sizeof *u);
+    if (!u) return segc_fail(SEGC_ERR_NOMEM, "%s.%s: winograd weights", prefix, conv);
+    if ((st = segc_winograd_prepare_scaled(&raw, scale.data, u))) {
+        free(u);
+        return st;
+    }
+    *slot = u;
+    *w = segc_tensor_wrap(SEGC_F32, 4, shape, NULL);
+    release_mapped(p, segc_params_name(name, sizeof name, "%s.%s.weight", prefix, conv), raw.data);
+    return SEGC_OK;
+}
+
+/* segc_resblock_load; with `winograd`, the 3x3 convs of stride and dilation 1 load as Winograd weights
+   (load_conv_bn_winograd) instead of folded ones. */
+static segc_status block_load(segc_params *p, const char *prefix, segc_resblock_kind kind, int in_channels, int planes,
+                              int stride, int dilation, float bn_eps, int winograd, segc_resblock *out) {
     memset(out, 0, sizeof *out);
     if (kind != SEGC_RESBLOCK_BASIC && kind != SEGC_RESBLOCK_BOTTLENECK)
         return segc_fail(SEGC_ERR_INVALID_ARG, "%s: unknown residual block kind %d", prefix, (int)kind);
@@ -37,20 +98,29 @@ segc_status segc_resblock_load(segc_params *p, const char *prefix, segc_resblock
     out->stride = stride;
     out->dilation = dilation;
     segc_status st;
+    /* Winograd for the 3x3 convs of stride 1 (basic: conv1 carries the block's stride, conv2 never;
+       bottleneck: conv2 is the only 3x3) */
+    const int wino1 = winograd && dilation == 1 && kind == SEGC_RESBLOCK_BASIC && stride == 1;
+    const int wino2 = winograd && dilation == 1 && (kind == SEGC_RESBLOCK_BASIC || stride == 1);
     if (kind == SEGC_RESBLOCK_BASIC) {
-        if ((st = load_conv_bn(p, prefix, "conv1", "bn1", bn_eps, planes, in_channels, 3, &out->conv1_w,
-                               &out->conv1_b)) ||
-            (st = load_conv_bn(p, prefix, "conv2", "bn2", bn_eps, planes, planes, 3, &out->conv2_w, &out->conv2_b)))
+        if ((st = wino1 ? load_conv_bn_winograd(p, prefix, "conv1", "bn1", bn_eps, planes, in_channels, &out->conv1_w,
+                                                &out->conv1_b, &out->conv1_wino)
+                        : load_conv_bn(p, prefix, "conv1", "bn1", bn_eps, planes, in_channels, 3, &out->conv1_w,
+                                       &out->conv1_b)))
             return st;
-    } else {
-        if ((st = load_conv_bn(p, prefix, "conv1", "bn1", bn_eps, planes, in_channels, 1, &out->conv1_w,
-                               &out->conv1_b)) ||
-            (st = load_conv_bn(p, prefix, "conv2", "bn2", bn_eps, planes, planes, 3, &out->conv2_w,
-                               &out->conv2_b)) ||
-            (st = load_conv_bn(p, prefix, "conv3", "bn3", bn_eps, out->out_channels, planes, 1, &out->conv3_w,
-                               &out->conv3_b)))
-            return st;
+    } else if ((st = load_conv_bn(p, prefix, "conv1", "bn1", bn_eps, planes, in_channels, 1, &out->conv1_w,
+                                  &out->conv1_b))) {
+        return st;
     }
+    if ((st = wino2 ? load_conv_bn_winograd(p, prefix, "conv2", "bn2", bn_eps, planes, planes, &out->conv2_w,
+                                            &out->conv2_b, &out->conv2_wino)
+                    : load_conv_bn(p, prefix, "conv2", "bn2", bn_eps, planes, planes, 3, &out->conv2_w,
+                                   &out->conv2_b)))
+        return st;
+    if (kind == SEGC_RESBLOCK_BOTTLENECK &&
+        (st = load_conv_bn(p, prefix, "conv3", "bn3", bn_eps, out->out_channels, planes, 1, &out->conv3_w,
+                           &out->conv3_b)))
+        return st;
     char name[256];
     out->has_downsample = segc_params_has(p, segc_params_name(name, sizeof name, "%s.downsample.0.weight", prefix));
     if (out->has_downsample)
@@ -60,6 +130,11 @@ segc_status segc_resblock_load(segc_params *p, const char *prefix, segc_resblock
         return segc_fail(SEGC_ERR_NOT_FOUND, "%s: block changes shape (in %d -> out %d, stride %d) but has no %s",
                          prefix, in_channels, out->out_channels, stride, name);
     return SEGC_OK;
+}
+
+segc_status segc_resblock_load(segc_params *p, const char *prefix, segc_resblock_kind kind, int in_channels,
+                               int planes, int stride, int dilation, float bn_eps, segc_resblock *out) {
+    return block_load(p, prefix, kind, in_channels, planes, stride, dilation, bn_eps, 0, out);
 }
 
 void segc_resblock_out_size(const segc_resblock *b, int64_t h, int64_t w, int64_t *p_out, int64_t *q_out) {
@@ -99,8 +174,7 @@ segc_status segc_resblock_forward_into(const segc_resblock *b, segc_arena *arena
                          (long long)q);
     }
     const int d = b->dilation;
-    const segc_conv2d_params k1_plain = segc_conv2d_params_make(1, 0, 1, 1);
-    segc_conv2d_params k1 = k1_plain;
+    segc_conv2d_params k1 = segc_conv2d_params_make(1, 0, 1, 1);
     segc_conv2d_params k3 = segc_conv2d_params_make(1, d, d, 1);
     segc_conv2d_params k3s = segc_conv2d_params_make(b->stride, d, d, 1);
     segc_conv2d_params down = segc_conv2d_params_make(b->stride, 0, 1, 1);
@@ -108,28 +182,31 @@ segc_status segc_resblock_forward_into(const segc_resblock *b, segc_arena *arena
     k3s.act = SEGC_ACT_RELU;
     segc_arena_mark mark = segc_arena_get_mark(arena);
     segc_tensor t1, t2, identity = *x;
+    if (b->has_downsample) {   /* the shortcut goes straight into out: the last conv adds onto it in place */
+        if ((st = segc_conv2d(arena, x, &b->downsample_w, &b->downsample_b, &down, out))) goto done;
+        identity = *out;
+    }
     if (b->kind == SEGC_RESBLOCK_BASIC) {
-        /* conv1 3x3 /stride + ReLU -> t1 [N, planes, P, Q]; conv2 3x3 -> out */
+        /* conv1 3x3 /stride + ReLU -> t1 [N, planes, P, Q]; conv2 3x3 + identity + ReLU -> out */
         if ((st = segc_tensor_new_f32(arena, &t1, 4, n, b->planes, p, q)) ||
-            (st = conv3x3(arena, x, &b->conv1_w, &b->conv1_b, b->conv1_wino, &k3s, &t1)) ||
-            (st = conv3x3(arena, &t1, &b->conv2_w, &b->conv2_b, b->conv2_wino, &k3, out)))
+            (st = conv3x3(arena, x, &b->conv1_w, &b->conv1_b, b->conv1_wino, &k3s, &t1)))
             goto done;
+        if (b->conv2_wino) {   /* the residual add and the ReLU ride along in the output transform */
+            st = segc_winograd_conv3x3_ex(arena, &t1, b->conv2_wino, &b->conv2_b, &identity, SEGC_ACT_RELU, out);
+            goto done;
+        }
+        k3.act = SEGC_ACT_RELU;
+        st = segc_conv2d_residual(arena, &t1, &b->conv2_w, &b->conv2_b, &identity, &k3, out);
     } else {
         /* conv1 1x1 + ReLU -> t1 [N, planes, H, W]; conv2 3x3 /stride + ReLU -> t2 [N, planes, P, Q];
-           conv3 1x1 -> out */
+           conv3 1x1 + identity + ReLU -> out */
         if ((st = segc_tensor_new_f32(arena, &t1, 4, n, b->planes, h, w)) ||
             (st = segc_conv2d(arena, x, &b->conv1_w, &b->conv1_b, &k1, &t1)) ||
             (st = segc_tensor_new_f32(arena, &t2, 4, n, b->planes, p, q)) ||
-            (st = conv3x3(arena, &t1, &b->conv2_w, &b->conv2_b, b->conv2_wino, &k3s, &t2)) ||
-            (st = segc_conv2d(arena, &t2, &b->conv3_w, &b->conv3_b, &k1_plain, out)))
+            (st = conv3x3(arena, &t1, &b->conv2_w, &b->conv2_b, b->conv2_wino, &k3s, &t2)))
             goto done;
+        st = segc_conv2d_residual(arena, &t2, &b->conv3_w, &b->conv3_b, &identity, &k1, out);
     }
-    if (b->has_downsample) {
-        if ((st = segc_tensor_new_f32(arena, &identity, 4, n, b->out_channels, p, q)) ||
-            (st = segc_conv2d(arena, x, &b->downsample_w, &b->downsample_b, &down, &identity)))
-            goto done;
-    }
-    st = segc_add_inplace(out, &identity, SEGC_ACT_RELU);
 done:
     segc_arena_release(arena, mark);
     return st;
@@ -145,9 +222,10 @@ segc_status segc_resblock_forward(const segc_resblock *b, segc_arena *arena, con
     return segc_resblock_forward_into(b, arena, x, out);
 }
 
-segc_status segc_reslayer_load(segc_params *p, const char *prefix, segc_resblock_kind kind, int in_channels,
-                               int planes, int num_blocks, int stride, int first_dilation, int dilation,
-                               float bn_eps, segc_reslayer *out) {
+/* segc_reslayer_load, with `winograd` passed to every block_load. */
+static segc_status layer_load(segc_params *p, const char *prefix, segc_resblock_kind kind, int in_channels, int planes,
+                              int num_blocks, int stride, int first_dilation, int dilation, float bn_eps, int winograd,
+                              segc_reslayer *out) {
     memset(out, 0, sizeof *out);
     char name[256];
     if (num_blocks == 0)
@@ -162,8 +240,8 @@ segc_status segc_reslayer_load(segc_params *p, const char *prefix, segc_resblock
     int channels = in_channels;
     for (int i = 0; i < num_blocks; i++) {
         segc_params_name(name, sizeof name, "%s.%d", prefix, i);
-        segc_status st = segc_resblock_load(p, name, kind, channels, planes, i == 0 ? stride : 1,
-                                            i == 0 ? first_dilation : dilation, bn_eps, &out->blocks[i]);
+        segc_status st = block_load(p, name, kind, channels, planes, i == 0 ? stride : 1,
+                                    i == 0 ? first_dilation : dilation, bn_eps, winograd, &out->blocks[i]);
         if (st) {
             segc_reslayer_free(out);
             return st;
@@ -171,6 +249,18 @@ segc_status segc_reslayer_load(segc_params *p, const char *prefix, segc_resblock
         channels = out->blocks[i].out_channels;
     }
     return SEGC_OK;
+}
+
+segc_status segc_reslayer_load(segc_params *p, const char *prefix, segc_resblock_kind kind, int in_channels,
+                               int planes, int num_blocks, int stride, int first_dilation, int dilation,
+                               float bn_eps, segc_reslayer *out) {
+    return layer_load(p, prefix, kind, in_channels, planes, num_blocks, stride, first_dilation, dilation, bn_eps, 0,
+                      out);
+}
+
+segc_status segc_reslayer_load_winograd(segc_params *p, const char *prefix, segc_resblock_kind kind, int in_channels,
+                                        int planes, int num_blocks, float bn_eps, segc_reslayer *out) {
+    return layer_load(p, prefix, kind, in_channels, planes, num_blocks, 1, 1, 1, bn_eps, 1, out);
 }
 
 void segc_reslayer_free(segc_reslayer *layer) {

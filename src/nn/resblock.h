@@ -8,7 +8,8 @@
      both:  out = relu(main + identity), identity = downsample.1(downsample.0(x)) when "downsample.0.weight"
             is stored (1x1 conv with the block's stride, then BN), else x.
    3x3 convs use padding = dilation. Batch norm is folded into each conv at load time
-   (segc_params_conv_bn); the forward is convs with fused ReLU plus one residual add with fused ReLU.
+   (segc_params_conv_bn); the forward is convs with fused ReLU, the last one taking the residual add and
+   the final ReLU in its own pass (segc_conv2d_residual, or the Winograd output transform).
    What this does not do: the ResNet stem, frozen-BN variants with other eps (pass bn_eps),
    the ResNet-D "avg-pool downsample" variant.
 
@@ -48,8 +49,10 @@ typedef struct segc_resblock {
     segc_tensor conv3_w, conv3_b;        /* bottleneck only */
     int has_downsample;
     segc_tensor downsample_w, downsample_b;
-    /* Winograd F(4x4, 3x3) weights of conv1 / conv2 when segc_reslayer_use_winograd prepared them (3x3,
-       stride 1, dilation 1 convs only), else NULL: owned by the layer. */
+    /* Winograd F(4x4, 3x3) weights of conv1 / conv2 when segc_reslayer_use_winograd or
+       segc_reslayer_load_winograd prepared them (3x3, stride 1, dilation 1 convs only), else NULL: owned
+       by the layer. After segc_reslayer_load_winograd the folded weight of such a conv is not kept
+       (conv*_w is an empty [K, C, 3, 3], data NULL). */
     segc_winograd_weights *conv1_wino, *conv2_wino;
 } segc_resblock;
 
@@ -82,6 +85,11 @@ typedef struct segc_reslayer {
 segc_status segc_reslayer_load(segc_params *p, const char *prefix, segc_resblock_kind kind, int in_channels,
                                int planes, int num_blocks, int stride, int first_dilation, int dilation,
                                float bn_eps, segc_reslayer *out);
+/* Same with stride and dilations 1, the 3x3 convs loaded straight as Winograd weights: the BN scale is
+   applied inside the transform, no folded copy of those weights is made and their pages of the file
+   mapping are handed back (for big layers the transformed weights are then the only resident copy). */
+segc_status segc_reslayer_load_winograd(segc_params *p, const char *prefix, segc_resblock_kind kind, int in_channels,
+                                        int planes, int num_blocks, float bn_eps, segc_reslayer *out);
 void segc_reslayer_free(segc_reslayer *layer);
 
 /* Runs the blocks in order; x: [N, C, H, W] -> out from `arena` (intermediates released). */

@@ -1,9 +1,8 @@
-/* conv.c - 2-D convolution entry points (see conv.h): shape checks, the dispatch between the three
-   kernels, the 1x1 and im2col + sgemm kernels, the seven-loop oracle and batch-norm folding.
-   Dims: N batch, C in-channels, H x W input; K out-channels, R x S kernel, P x Q output; per group
-   Cg = C / groups, Kg = K / groups. The gemm is oriented out[Kg, P*Q] = w[Kg, Cg*R*S] col[Cg*R*S, P*Q]
-   so that its long side is the image. The depthwise kernel lives in conv_depthwise.c, transposed
-   convolution in conv_transpose.c. */
+/* conv.c - 2-D convolution entry points (see conv.h): shape checks, the dispatch between the dense
+   kernel (conv_gemm.c: im2col into a packed matrix product, 1x1 convs reading the input in place) and the
+   depthwise one (conv_depthwise.c), the seven-loop oracle and batch-norm folding. Transposed convolution
+   lives in conv_transpose.c. Dims: N batch, C in-channels, H x W input; K out-channels, R x S kernel,
+   P x Q output; per group Cg = C / groups, Kg = K / groups. */
 #include "ops/conv.h"
 
 #include <limits.h>
@@ -13,19 +12,7 @@
 
 #include "core/status.h"
 #include "ops/conv_internal.h"
-#include "ops/gemm.h"
-
-/* Upper bound on one im2col buffer: the output rows are processed in tiles so that the column
-   matrix of a tile stays under this many bytes whatever the image size. On one thread 2-32 MiB
-   measured the same and 1 MiB shrinks the gemm too much; on a loaded machine fewer, larger tiles
-   (fewer parallel regions) did better. Override with -D to tune. */
-#ifndef CONV_COL_BUDGET_BYTES
-#define CONV_COL_BUDGET_BYTES ((int64_t)16 << 20)
-#endif
-
-/* Bias + activation pass: rows are cut into chunks of this many floats so the pass parallelizes
-   even when there are few rows, and each chunk is still hot when the activation reads it. */
-#define CONV_EPILOGUE_CHUNK 4096
+#include "ops/conv_residual.h"
 
 segc_conv2d_params segc_conv2d_params_make(int stride, int pad, int dilation, int groups) {
     segc_conv2d_params p = {stride, stride, pad, pad, dilation, dilation, groups, SEGC_ACT_NONE};
@@ -123,99 +110,27 @@ static segc_status conv_geom(const char *op, const segc_tensor *x, const segc_te
     return SEGC_OK;
 }
 
-/* out[k, i] = act(out[k, i] + bias[k]) over `rows` rows of `len` floats, `ld` apart. */
-static void bias_act_rows(float *out, int64_t rows, int64_t len, int64_t ld, const float *bias, segc_act act) {
-    if (!bias && act == SEGC_ACT_NONE) return;
-    int64_t nchunk = (len + CONV_EPILOGUE_CHUNK - 1) / CONV_EPILOGUE_CHUNK;
-    #pragma omp parallel for schedule(static) if (rows * len >= SEGC_CONV_PARALLEL_MIN)
-    for (int64_t t = 0; t < rows * nchunk; t++) {
-        int64_t k = t / nchunk, i0 = (t % nchunk) * CONV_EPILOGUE_CHUNK;
-        int64_t n = len - i0 < CONV_EPILOGUE_CHUNK ? len - i0 : CONV_EPILOGUE_CHUNK;
-        float *o = out + k * ld + i0;
-        if (bias) {
-            float b = bias[k];
-            for (int64_t i = 0; i < n; i++) o[i] += b;
+/* out = act(conv(x, w) + bias + res) with the geometry validated; res NULL or laid out like out. */
+static segc_status conv_run(segc_arena *scratch, const segc_conv_geom *g, const float *x, const float *w,
+                            const float *bias, const float *res, segc_act act, float *out) {
+    const int is_1x1 = g->R == 1 && g->S == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+    if (g->groups == g->C && g->C == g->K) {
+        segc_conv_depthwise(g, x, w, bias, res ? SEGC_ACT_NONE : act, out);
+        if (res) {   /* the depthwise kernel has no residual: one more pass (res never aliases out here) */
+            int64_t n = g->N * g->K * g->P * g->Q;
+            #pragma omp parallel for schedule(static) if (n >= SEGC_CONV_PARALLEL_MIN)
+            for (int64_t i = 0; i < n; i++) out[i] += res[i];
+            if (act != SEGC_ACT_NONE) segc_act_apply(act, out, (size_t)n);
         }
-        if (act != SEGC_ACT_NONE) segc_act_apply(act, o, (size_t)n);
+        return SEGC_OK;
     }
-}
-
-/* 1x1, stride 1, no padding: per image and group, out[Kg, H*W] = w[Kg, Cg] x[Cg, H*W] read in place. */
-static void conv_1x1(const segc_conv_geom *g, const float *x, const float *w, const float *bias, segc_act act,
-                     float *out) {
-    int64_t Cg = g->C / g->groups, Kg = g->K / g->groups, HW = g->H * g->W;
-    for (int64_t n = 0; n < g->N; n++) {
-        float *on = out + n * g->K * HW;
-        for (int gi = 0; gi < g->groups; gi++)
-            segc_sgemm(0, 0, (int)Kg, (int)HW, (int)Cg, 1.0f, w + gi * Kg * Cg, (int)Cg,
-                       x + n * g->x_batch_stride + gi * Cg * g->x_chan_stride, (int)g->x_chan_stride, 0.0f,
-                       on + gi * Kg * HW, (int)HW);
-        bias_act_rows(on, g->K, HW, HW, bias, act);
-    }
-}
-
-/* col[(c, r, s), (p - p0) Q + q] = x[c, p sh - ph + r dh, q sw - pw + s dw] (0 outside the image) for the
-   output rows p in [p0, p0 + np); x points at the group's first channel. Parallel over col rows; each
-   (r, s) tap computes its valid q range once, so the copy loops have no bounds tests. */
-static void im2col_tile(const segc_conv_geom *g, const float *x, int64_t Cg, int64_t p0, int64_t np, float *col) {
-    int64_t RS = g->R * g->S, rows = Cg * RS, ncol = np * g->Q, Q = g->Q, W = g->W;
-    #pragma omp parallel for schedule(static) if (rows * ncol >= SEGC_CONV_PARALLEL_MIN)
-    for (int64_t row = 0; row < rows; row++) {
-        int64_t c = row / RS, r = (row / g->S) % g->R, s = row % g->S;
-        int64_t plo, phi, qlo, qhi, xoff = s * g->dw - g->pw, sw = g->sw;
-        segc_conv_valid_range(g->P, g->H, g->sh, r * g->dh - g->ph, &plo, &phi);
-        segc_conv_valid_range(Q, W, sw, xoff, &qlo, &qhi);
-        const float *xc = x + c * g->x_chan_stride;
-        float *dst = col + row * ncol;
-        for (int64_t p = p0; p < p0 + np; p++) {
-            float *d = dst + (p - p0) * Q;
-            if (p < plo || p >= phi || qlo >= qhi) {
-                memset(d, 0, (size_t)Q * sizeof(float));
-                continue;
-            }
-            const float *xrow = xc + (p * g->sh + r * g->dh - g->ph) * W;
-            memset(d, 0, (size_t)qlo * sizeof(float));
-            if (sw == 1) {
-                memcpy(d + qlo, xrow + qlo + xoff, (size_t)(qhi - qlo) * sizeof(float));
-            } else if (sw == 2) {   /* a constant stride lets the compiler vectorize the gather */
-                for (int64_t q = qlo; q < qhi; q++) d[q] = xrow[2 * q + xoff];
-            } else {
-                for (int64_t q = qlo; q < qhi; q++) d[q] = xrow[q * sw + xoff];
-            }
-            memset(d + qhi, 0, (size_t)(Q - qhi) * sizeof(float));
-        }
-    }
-}
-
-/* General case: per image, group and tile of output rows, im2col then one sgemm into out, then the
-   bias + activation pass on the tile while it is still in cache. */
-static segc_status conv_im2col(segc_arena *scratch, const segc_conv_geom *g, const float *x, const float *w,
-                               const float *bias, segc_act act, float *out) {
-    int64_t Cg = g->C / g->groups, Kg = g->K / g->groups, rows = Cg * g->R * g->S, PQ = g->P * g->Q;
-    int64_t row_bytes = rows * g->Q * (int64_t)sizeof(float);
-    int64_t np = CONV_COL_BUDGET_BYTES / (row_bytes > 0 ? row_bytes : 1);
-    if (np < 1) np = 1;
-    if (np > g->P) np = g->P;
-    int64_t ntiles = (g->P + np - 1) / np;
-    np = (g->P + ntiles - 1) / ntiles;   /* even tiles */
-    segc_arena_mark mark = segc_arena_get_mark(scratch);
-    float *col = segc_arena_alloc_array(scratch, (size_t)(rows * np * g->Q), sizeof(float));
-    if (!col && rows > 0) return segc_fail_context(SEGC_ERR_NOMEM, "conv2d: im2col buffer");
-    for (int64_t n = 0; n < g->N; n++) {
-        for (int gi = 0; gi < g->groups; gi++) {
-            const float *xg = x + n * g->x_batch_stride + gi * Cg * g->x_chan_stride;
-            float *og = out + (n * g->K + gi * Kg) * PQ;
-            for (int64_t p0 = 0; p0 < g->P; p0 += np) {
-                int64_t tp = g->P - p0 < np ? g->P - p0 : np, ncol = tp * g->Q;
-                if (rows > 0) im2col_tile(g, xg, Cg, p0, tp, col);
-                segc_sgemm(0, 0, (int)Kg, (int)ncol, (int)rows, 1.0f, w + gi * Kg * rows, (int)(rows > 0 ? rows : 1),
-                           col, (int)ncol, 0.0f, og + p0 * g->Q, (int)PQ);
-                bias_act_rows(og + p0 * g->Q, Kg, ncol, PQ, bias ? bias + gi * Kg : NULL, act);
-            }
-        }
-    }
-    segc_arena_release(scratch, mark);
-    return SEGC_OK;
+    if (scratch) return segc_conv_dense(scratch, g, x, w, bias, res, act, out);
+    if (!is_1x1) return segc_fail(SEGC_ERR_INVALID_ARG, "conv2d: this convolution needs a scratch arena");
+    segc_arena local;   /* 1x1 convs never needed a scratch arena: keep taking NULL */
+    segc_arena_init(&local, 0);
+    segc_status st = segc_conv_dense(&local, g, x, w, bias, res, act, out);
+    segc_arena_free(&local);
+    return st;
 }
 
 segc_status segc_conv2d(segc_arena *scratch, const segc_tensor *x, const segc_tensor *w, const segc_tensor *bias,
@@ -224,18 +139,27 @@ segc_status segc_conv2d(segc_arena *scratch, const segc_tensor *x, const segc_te
     segc_status st = conv_geom("conv2d", x, w, bias, p, out, &g);
     if (st) return st;
     if (g.N == 0 || g.K == 0) return SEGC_OK;
-    const float *xd = x->data, *wd = w->data, *bd = bias ? bias->data : NULL;
-    float *od = out->data;
-    if (g.R == 1 && g.S == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) {
-        conv_1x1(&g, xd, wd, bd, p->act, od);
-        return SEGC_OK;
-    }
-    if (g.groups == g.C && g.C == g.K) {
-        segc_conv_depthwise(&g, xd, wd, bd, p->act, od);
-        return SEGC_OK;
-    }
-    if (!scratch) return segc_fail(SEGC_ERR_INVALID_ARG, "conv2d: this convolution needs a scratch arena");
-    return conv_im2col(scratch, &g, xd, wd, bd, p->act, od);
+    return conv_run(scratch, &g, x->data, w->data, bias ? bias->data : NULL, NULL, p->act, out->data);
+}
+
+segc_status segc_conv2d_residual(segc_arena *scratch, const segc_tensor *x, const segc_tensor *w,
+                                 const segc_tensor *bias, const segc_tensor *residual, const segc_conv2d_params *p,
+                                 segc_tensor *out) {
+    segc_conv_geom g;
+    segc_status st = conv_geom("conv2d_residual", x, w, bias, p, out, &g);
+    if (st) return st;
+    char rs[96], os[96];
+    if (!residual || residual->dtype != SEGC_F32 || !segc_tensor_is_contiguous(residual) ||
+        !segc_tensor_has_shape(residual, 4, out->shape))
+        return segc_fail(SEGC_ERR_SHAPE, "conv2d_residual: residual %s must be contiguous f32 shaped like out %s",
+                         residual ? segc_tensor_shape_str(residual, rs, sizeof rs) : "NULL",
+                         segc_tensor_shape_str(out, os, sizeof os));
+    const int depthwise = g.groups == g.C && g.C == g.K;
+    if (segc_tensor_numel(out) > 0 && overlaps(residual, out) && (residual->data != out->data || depthwise))
+        return segc_fail(SEGC_ERR_INVALID_ARG, "conv2d_residual: the residual overlaps out%s",
+                         depthwise ? " (depthwise convs need them apart)" : " without being out");
+    if (g.N == 0 || g.K == 0) return SEGC_OK;
+    return conv_run(scratch, &g, x->data, w->data, bias ? bias->data : NULL, residual->data, p->act, out->data);
 }
 
 segc_status segc_conv2d_new(segc_arena *arena, const segc_tensor *x, const segc_tensor *w, const segc_tensor *bias,

@@ -1,5 +1,6 @@
-/* conv_internal.h - private to the conv family (conv.c, conv_depthwise.c, conv_transpose.c): the
-   validated geometry of one convolution and the index arithmetic every kernel shares.
+/* conv_internal.h - private to the conv family (conv.c, conv_gemm.c, conv_depthwise.c, conv_transpose.c,
+   winograd.c): the validated geometry of one convolution, the index arithmetic every kernel shares and
+   the packed matrix kernel.
    Dims: N batch, C in-channels, H x W input; K out-channels, R x S kernel, P x Q output. */
 #ifndef SEGC_OPS_CONV_INTERNAL_H
 #define SEGC_OPS_CONV_INTERNAL_H
@@ -27,6 +28,26 @@ segc_status segc_conv_check_f32(const char *op, const char *name, const segc_ten
    Arguments already validated; parallel over (n, c). */
 void segc_conv_depthwise(const segc_conv_geom *g, const float *x, const float *w, const float *bias, segc_act act,
                          float *out);
+
+/* The packed matrix product of conv_gemm.c, shared with winograd.c. A [K, D] is packed into MR-row panels
+   [ceil(K / MR)][D][MR] (rows past K zero); B into NR-column panels [D][NR]. */
+#define SEGC_CONV_MR 6    /* MR x NR sums = 12 AVX-512 registers (24 AVX2 ones) */
+#define SEGC_CONV_NR 32
+
+/* Number of MR-row panels for K rows. */
+int64_t segc_conv_panels(int64_t k);
+/* pa = A [K, D] (rows lda floats apart) in panels; pa holds segc_conv_panels(K) * D * MR floats. */
+void segc_conv_pack_a(const float *a, int64_t lda, int64_t K, int64_t D, float *pa);
+/* c[r, j] = relu?(bias[r] + sum_d pa[d, r] pb[d, j]), r < MR, j < NR: one A panel [D][MR] times one B
+   panel [D][NR] into rows of c ldc floats apart (all MR x NR written); bias (MR values) may be NULL. */
+void segc_conv_kernel(int64_t D, const float *restrict pa, const float *restrict pb, float *restrict c, int64_t ldc,
+                      const float *bias, int relu);
+
+/* Dense (not depthwise) convolution by the packed product: out[N,K,P,Q] = act(conv(x, w) + bias + res),
+   res laid out like out or NULL (it may be out itself: each element is read before it is written).
+   Arguments already validated; packed operands come from `scratch` (released before return). */
+segc_status segc_conv_dense(segc_arena *scratch, const segc_conv_geom *g, const float *x, const float *w,
+                            const float *bias, const float *res, segc_act act, float *out);
 
 /* floor(a / b) for b > 0 (C division truncates toward zero). */
 static inline int64_t segc_conv_floor_div(int64_t a, int64_t b) {
