@@ -5,10 +5,14 @@
    object 2 boxed on frame 2), a reverse one (clicks on frame 6, box on frame 7) and a mask prompt
    (add_new_mask on frame 3, then frame 4), comparing every
    processed frame: frame order, object scores, sampled low-res logits and their stats,
-   video-resolution masks. Also: the frame loader (PIL bicubic) bit for bit, bad input.
+   video-resolution masks. Two runs take the object-score <= 0 ("occluded") paths: an all-zero mask
+   prompt after a click (score -10, no-object pointer and memory embedding, then a frame that attends to
+   them), and the decoder's own negative score (the score head's output bias set to NEG_SCORE_BIAS on
+   both sides: NO_OBJ_SCORE masks). Also: the frame loader (PIL bicubic) bit for bit, bad input.
    Time: a tracked frame costs the Hiera encoder plus two memory attentions over up to 7 memory frames
    (seconds on 2 cores), so by default the forward run stops after 3 frames (object 2 tracked before its
-   prompt frame, both prompt frames) and the reverse run after 2; SEGC_TEST_FULL=1 replays all 8 + 7.
+   prompt frame, both prompt frames), the reverse run after 2, the decoder-negative run after 1 (the
+   occlusion run plays all 3); SEGC_TEST_FULL=1 replays every reference frame.
    Tolerances: the tracker chains 8 frames of fp32 transformer + memory (bf16-rounded memory features, where
    one ulp flip changes a value by 2^-8 relative); 1e-3 * max|logits| for logits and 1e-3 for scores /
    pointers (abs + rel) hold with margin on this clip; masks >= 99.9 % identical. */
@@ -28,6 +32,7 @@
 #include "io/segc_file.h"
 #include "models/sam2_video.h"
 #include "models/sam2_video_frames.h"
+#include "models/sam2_video_internal.h"
 #include "test_util.h"
 
 #define WEIGHTS "sam2.1_hiera_tiny_random_bf16.pt"
@@ -35,6 +40,7 @@
 #define LOGIT_RTOL 1e-3
 #define SCORE_TOL 1e-3
 #define MASK_AGREE 0.999
+#define NEG_SCORE_BIAS (-3.9375f)   /* fixtures_sam2_video.py: pred_obj_score_head.layers.2.bias of run "neg" */
 
 static char segc_path[4096];
 static int converted;
@@ -154,11 +160,14 @@ typedef struct prompt_spec {
     segc_sam2_point pts[2];
     int has_box;
     float box[4];
-    int mask_rect[4];   /* x0, y0, x1, y1 of a rectangle mask prompt when x1 > 0 */
+    int is_mask;        /* add_new_mask of the rectangle mask_rect (may be empty) */
+    int mask_rect[4];   /* x0, y0, x1, y1 */
 } prompt_spec;
 
-/* One fixture run: prompts, propagation, frame-by-frame comparison. */
-static void run_fixture(const char *run, const prompt_spec *p, int np, int reverse, int quick_frames) {
+/* One fixture run: prompts, propagation, frame-by-frame comparison. With `score_bias` (may be NULL) the
+   object-score head's output bias is replaced as the fixture script replaced it. */
+static void run_fixture(const char *run, const prompt_spec *p, int np, int reverse, int quick_frames,
+                        const float *score_bias) {
     char dbuf[4096];
     const char *dir = frames_dir(dbuf, sizeof dbuf);
     if (!dir) {
@@ -170,6 +179,13 @@ static void run_fixture(const char *run, const prompt_spec *p, int np, int rever
     ck_assert_msg(segc_file_open(segc_path, &f) == SEGC_OK, "%s", segc_last_error());
     void *model = NULL;
     ck_assert_msg(segc_sam2_video_load(f, &model) == SEGC_OK, "%s", segc_last_error());
+    float bias = score_bias ? *score_bias : 0.0f;
+    if (score_bias) {   /* a view of a local: the weights themselves stay untouched */
+        segc_mlp *head = &((sam2v_model *)model)->sam->obj_head;
+        ck_assert_int_eq(head->num_layers, 3);
+        ck_assert_int_eq(head->b[2].shape[0], 1);
+        head->b[2] = segc_tensor_f32(&bias, 1, 1, 0, 0, 0);
+    }
     segc_sam2_video *s = NULL;
     ck_assert_msg(segc_sam2_video_init_dir(model, dir, 0, &s) == SEGC_OK, "%s", segc_last_error());
     ck_assert_int_eq(segc_sam2_video_num_frames(s), 8);
@@ -177,7 +193,7 @@ static void run_fixture(const char *run, const prompt_spec *p, int np, int rever
     segc_arena_init(&arena, 0);
     segc_ctx ctx = segc_ctx_plain(&arena);
     for (int i = 0; i < np; i++) {
-        if (p[i].mask_rect[2] > 0) {
+        if (p[i].is_mask) {
             int h, w;
             segc_sam2_video_size(s, &h, &w);
             uint8_t *mk = calloc((size_t)h * w, 1);
@@ -215,20 +231,39 @@ static void run_fixture(const char *run, const prompt_spec *p, int np, int rever
 START_TEST(test_video_forward_two_objects) {
     const prompt_spec p[2] = {{.frame = 0, .obj = 1, .npts = 1, .pts = {{200.0f, 130.0f, 1}}},
                               {.frame = 2, .obj = 2, .has_box = 1, .box = {250.0f, 140.0f, 420.0f, 260.0f}}};
-    run_fixture("fwd", p, 2, 0, 2);
+    run_fixture("fwd", p, 2, 0, 2, NULL);
 }
 END_TEST
 
 START_TEST(test_video_reverse_two_objects) {
     const prompt_spec p[2] = {{.frame = 6, .obj = 1, .npts = 2, .pts = {{120.0f, 200.0f, 1}, {60.0f, 60.0f, 0}}},
                               {.frame = 7, .obj = 2, .has_box = 1, .box = {20.0f, 120.0f, 200.0f, 260.0f}}};
-    run_fixture("rev", p, 2, 1, 1);
+    run_fixture("rev", p, 2, 1, 1, NULL);
 }
 END_TEST
 
 START_TEST(test_video_mask_prompt) {
-    const prompt_spec p[1] = {{.frame = 3, .obj = 5, .mask_rect = {100, 50, 300, 200}}};
-    run_fixture("msk", p, 1, 0, 1);
+    const prompt_spec p[1] = {{.frame = 3, .obj = 5, .is_mask = 1, .mask_rect = {100, 50, 300, 200}}};
+    run_fixture("msk", p, 1, 0, 1, NULL);
+}
+END_TEST
+
+/* Occlusion by the user: a clicked object given an all-zero mask on the next frame (score -10, the
+   no-object pointer and memory embedding), then a tracked frame that attends to that memory. */
+START_TEST(test_video_empty_mask_occludes_object) {
+    const prompt_spec p[2] = {{.frame = 0, .obj = 1, .npts = 1, .pts = {{200.0f, 130.0f, 1}}},
+                              {.frame = 1, .obj = 1, .is_mask = 1}};
+    run_fixture("occ", p, 2, 0, 2, NULL);
+}
+END_TEST
+
+/* Occlusion by the model: the decoder's score <= 0 empties the mask (NO_OBJ_SCORE) and takes the
+   no-object pointer on the prompted frame; SEGC_TEST_FULL=1 adds the tracked frame 1, which attends to
+   that frame's memory with the no-object embedding. */
+START_TEST(test_video_negative_score_empties_mask) {
+    const prompt_spec p[1] = {{.frame = 0, .obj = 1, .npts = 1, .pts = {{200.0f, 130.0f, 1}}}};
+    const float bias = NEG_SCORE_BIAS;
+    run_fixture("neg", p, 1, 0, 0, &bias);
 }
 END_TEST
 
@@ -374,6 +409,8 @@ static Suite *video_suite(void) {
     tcase_add_test(tc, test_video_forward_two_objects);
     tcase_add_test(tc, test_video_reverse_two_objects);
     tcase_add_test(tc, test_video_mask_prompt);
+    tcase_add_test(tc, test_video_empty_mask_occludes_object);
+    tcase_add_test(tc, test_video_negative_score_empties_mask);
     suite_add_tcase(s, tc);
     return s;
 }

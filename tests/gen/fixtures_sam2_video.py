@@ -4,7 +4,8 @@ on the 8 frames of ../shared/reference/sam2.1_tiny/video_bedroom/frames and the 
 ../shared/weights/sam2.1_hiera_tiny_random_bf16.pt (bf16 values upcast exactly into the fp32 model).
 Writes tests/data/sam2_video/.
 
-Usage: SEGC_SAM2_SRC=/path/to/sam2 /usr/bin/python3 tests/gen/fixtures_sam2_video.py [shared_dir]
+Usage: SEGC_SAM2_SRC=/path/to/sam2 /usr/bin/python3 tests/gen/fixtures_sam2_video.py [shared_dir] [run ...]
+(runs: fwd rev msk occ neg frames; default all; health.json is updated with the runs made)
 
 The model is what build_sam2_video_predictor("configs/sam2.1/sam2.1_hiera_t.yaml", ckpt) builds, with its
 apply_postprocessing overrides (dynamic multimask via stability 0.05 / 0.98, binarize_mask_from_pts_for_mem_enc,
@@ -32,6 +33,15 @@ Runs (2 objects each; object ids are client ids):
        frame 7; propagate_in_video(reverse=True) from frame 6 down to 0.
   msk: reset_state; obj 5 = mask prompt (add_new_mask) of the rectangle 100 <= x < 300, 50 <= y < 200 on
        frame 3; propagate_in_video(max_frame_num_to_track=1): frames 3 and 4.
+Occlusion runs (1 object each; the object-score <= 0 paths that random weights never reach from clicks):
+  occ: obj 1 = one positive click (200, 130) on frame 0, then an all-zero mask (add_new_mask) on frame 1:
+       _use_mask_as_output gives logits -10 and object score -10 (occluded), pointer = no_obj_ptr, memory
+       + no_obj_embed_spatial; propagate_in_video(max_frame_num_to_track=2): frames 0, 1 and 2 (frame 2
+       attends to the occluded memory of frame 1 and takes its no-object pointer).
+  neg: the same checkpoint with sam_mask_decoder.pred_obj_score_head.layers.2.bias = NEG_SCORE_BIAS
+       (4.0625 in the file), so the decoder itself says "no object" (score about -4): obj 1 = one positive
+       click (200, 130) on frame 0; propagate_in_video(max_frame_num_to_track=1): frames 0 and 1 (masks
+       NO_OBJ_SCORE = -1024, pointer no_obj_ptr, memory + no_obj_embed_spatial).
 Per run, per processed frame (in processing order) and object:
   <run>_frames.npy       int32 [F]              frame index in processing order
   <run>_scores.npy       float32 [F, O]         object_score_logits
@@ -101,9 +111,12 @@ from sam2.modeling.memory_encoder import CXBlock, Fuser, MaskDownSampler, Memory
 from sam2.modeling.position_encoding import PositionEmbeddingSine  # noqa: E402
 from sam2.modeling.sam.transformer import RoPEAttention  # noqa: E402
 
-SHARED = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared")
+RUNS = ("frames", "fwd", "rev", "msk", "occ", "neg")
+_DIRS = [a for a in sys.argv[1:] if a not in RUNS]
+SHARED = _DIRS[0] if _DIRS else os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared")
 FRAMES = os.path.join(SHARED, "reference", "sam2.1_tiny", "video_bedroom", "frames")
 OUT = os.path.join(os.path.dirname(__file__), "..", "data", "sam2_video")
+NEG_SCORE_BIAS = -3.9375   # exact in bf16; the tests set the same bias on the converted model
 
 
 def load_png_frames(video_path, image_size, offload_video_to_cpu, img_mean=(0.485, 0.456, 0.406),
@@ -150,8 +163,9 @@ def connected_components(mask):
     return torch.from_numpy(labels), torch.from_numpy(areas)
 
 
-def build_model(ckpt):
-    """sam2.1_hiera_t.yaml + build_sam2_video_predictor's apply_postprocessing overrides."""
+def build_model(ckpt, score_bias=None):
+    """sam2.1_hiera_t.yaml + build_sam2_video_predictor's apply_postprocessing overrides (score_bias: the
+    object-score head's output bias replaced)."""
     def sine(n):
         return PositionEmbeddingSine(num_pos_feats=n, normalize=True, scale=None, temperature=10000)
 
@@ -189,6 +203,8 @@ def build_model(ckpt):
                                      "dynamic_multimask_stability_thresh": 0.98},
         binarize_mask_from_pts_for_mem_enc=True, fill_hole_area=8)
     sd = torch.load(ckpt, map_location="cpu")["model"]
+    if score_bias is not None:
+        sd["sam_mask_decoder.pred_obj_score_head.layers.2.bias"] = torch.tensor([score_bias])
     missing, unexpected = model.load_state_dict({k: v.float() for k, v in sd.items()})
     if missing or unexpected:
         sys.exit(f"state dict mismatch: missing {missing}, unexpected {unexpected}")
@@ -250,6 +266,19 @@ def mask_run(pred, state):
     return record(pred, state, pred.propagate_in_video(state, max_frame_num_to_track=1), "msk")
 
 
+def occlusion_run(pred, state):
+    """occ: a clicked object declared absent (all-zero mask) on the next frame."""
+    pred.add_new_points_or_box(state, frame_idx=0, obj_id=1, points=[[200.0, 130.0]], labels=[1])
+    pred.add_new_mask(state, frame_idx=1, obj_id=1, mask=np.zeros((270, 480), bool))
+    return record(pred, state, pred.propagate_in_video(state, max_frame_num_to_track=2), "occ")
+
+
+def negative_run(pred, state):
+    """neg: (on the NEG_SCORE_BIAS model) the decoder's own score <= 0."""
+    pred.add_new_points_or_box(state, frame_idx=0, obj_id=1, points=[[200.0, 130.0]], labels=[1])
+    return record(pred, state, pred.propagate_in_video(state, max_frame_num_to_track=1), "neg")
+
+
 def main():
     torch.manual_seed(0)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
@@ -261,22 +290,40 @@ def main():
         return orig_attend(self, curr, memory.float(), curr_pos, memory_pos, num_obj_ptr_tokens)
     MemoryAttention.forward = attend_fp32
     os.makedirs(OUT, exist_ok=True)
-    save_frames()
-    pred = build_model(os.path.join(SHARED, "weights", "sam2.1_hiera_tiny_random_bf16.pt"))
+    runs = [a for a in sys.argv[1:] if a in RUNS] or list(RUNS)
+    if "frames" in runs:
+        save_frames()
+    ckpt = os.path.join(SHARED, "weights", "sam2.1_hiera_tiny_random_bf16.pt")
+    pred = build_model(ckpt)
+    health_path = os.path.join(OUT, "health.json")
     health = {}
+    if os.path.exists(health_path):   # keep the entries of runs not made now, in their order
+        with open(health_path) as f:
+            health = json.load(f)
     with torch.inference_mode():
         state = pred.init_state(FRAMES)
-        pred.add_new_points_or_box(state, frame_idx=0, obj_id=1, points=[[200.0, 130.0]], labels=[1])
-        pred.add_new_points_or_box(state, frame_idx=2, obj_id=2, box=[250.0, 140.0, 420.0, 260.0])
-        health["fwd"] = record(pred, state, pred.propagate_in_video(state), "fwd")
-        pred.reset_state(state)
-        pred.add_new_points_or_box(state, frame_idx=6, obj_id=1, points=[[120.0, 200.0], [60.0, 60.0]],
-                                   labels=[1, 0])
-        pred.add_new_points_or_box(state, frame_idx=7, obj_id=2, box=[20.0, 120.0, 200.0, 260.0])
-        health["rev"] = record(pred, state, pred.propagate_in_video(state, reverse=True), "rev")
-        pred.reset_state(state)
-        health["msk"] = mask_run(pred, state)
-    with open(os.path.join(OUT, "health.json"), "w") as f:
+        if "fwd" in runs:
+            pred.add_new_points_or_box(state, frame_idx=0, obj_id=1, points=[[200.0, 130.0]], labels=[1])
+            pred.add_new_points_or_box(state, frame_idx=2, obj_id=2, box=[250.0, 140.0, 420.0, 260.0])
+            health["fwd"] = record(pred, state, pred.propagate_in_video(state), "fwd")
+            pred.reset_state(state)
+        if "rev" in runs:
+            pred.add_new_points_or_box(state, frame_idx=6, obj_id=1, points=[[120.0, 200.0], [60.0, 60.0]],
+                                       labels=[1, 0])
+            pred.add_new_points_or_box(state, frame_idx=7, obj_id=2, box=[20.0, 120.0, 200.0, 260.0])
+            health["rev"] = record(pred, state, pred.propagate_in_video(state, reverse=True), "rev")
+            pred.reset_state(state)
+        if "msk" in runs:
+            health["msk"] = mask_run(pred, state)
+            pred.reset_state(state)
+        if "occ" in runs:
+            health["occ"] = occlusion_run(pred, state)
+            pred.reset_state(state)
+        if "neg" in runs:
+            pred = build_model(ckpt, score_bias=NEG_SCORE_BIAS)
+            state = pred.init_state(FRAMES)
+            health["neg"] = negative_run(pred, state)
+    with open(health_path, "w") as f:
         json.dump(health, f, indent=1)
     print(json.dumps(health))
 
