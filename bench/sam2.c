@@ -282,24 +282,6 @@ static int check_taps(const void *model, const segc_image *img, const char *dir)
     return st || c.failed || c.checked != N_CHECK;
 }
 
-/* The trunk hyper-parameters of the .segc metadata as JSON for the PyTorch side. */
-static void config_json(const segc_file *f, char *buf, size_t size) {
-    int64_t ed = 0, nh = 0, st[4] = {0}, ws[4] = {0}, gb[3] = {0}, bkg[2] = {0};
-    segc_file_get_int(f, "sam2.embed_dim", &ed);
-    segc_file_get_int(f, "sam2.num_heads", &nh);
-    segc_file_get_ints(f, "sam2.stages", st, 4);
-    segc_file_get_ints(f, "sam2.window_spec", ws, 4);
-    segc_file_get_ints(f, "sam2.global_att_blocks", gb, 3);
-    segc_file_get_ints(f, "sam2.window_pos_embed_bkg_spatial_size", bkg, 2);
-    snprintf(buf, size,
-             "{\"embed_dim\": %lld, \"num_heads\": %lld, \"stages\": [%lld, %lld, %lld, %lld], "
-             "\"window_spec\": [%lld, %lld, %lld, %lld], \"global_att_blocks\": [%lld, %lld, %lld], "
-             "\"bkg\": [%lld, %lld]}",
-             (long long)ed, (long long)nh, (long long)st[0], (long long)st[1], (long long)st[2], (long long)st[3],
-             (long long)ws[0], (long long)ws[1], (long long)ws[2], (long long)ws[3], (long long)gb[0],
-             (long long)gb[1], (long long)gb[2], (long long)bkg[0], (long long)bkg[1]);
-}
-
 /* Runs the PyTorch script; 0 with its medians and peak RSS, or -1 (reason printed). */
 static int time_torch(const char *weights, const char *image, const char *cfg, int threads, int runs, double *enc_ms,
                       double *pred_ms, long *rss_kb) {
@@ -383,7 +365,7 @@ static int bench_job_run(void *arg) {
         goto done;
     }
     segc_file_get_str(f, "variant", &variant);
-    config_json(f, cfg, sizeof cfg);
+    bench_sam2_trunk_json(f, cfg, sizeof cfg);
     printf("sam2 %s, %dx%d input -> 1024x1024, %d threads, median of %d runs\n", variant, img.width, img.height,
            j->threads, j->runs);
     if (j->check_dir && check_taps(model, &img, j->check_dir)) goto done;
