@@ -101,3 +101,12 @@ const char bench_sam2_py_prelude[] =
     "if not hasattr(F, 'scaled_dot_product_attention'):\n"
     "    F.scaled_dot_product_attention = lambda q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False: "
     "(q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(-1) @ v\n";
+
+int bench_help(int argc, char **argv, const char *usage) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return 1;
+        }
+    return 0;
+}

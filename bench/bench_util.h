@@ -14,6 +14,8 @@ double bench_cpu_ms(void);
 double bench_median(double *t, int n);
 /* Peak resident set size of this process in KiB. */
 long bench_peak_rss_kb(void);
+/* True (after printing `usage` to stdout) when an argument is -h or --help: every bench answers --help. */
+int bench_help(int argc, char **argv, const char *usage);
 /* True if s ends with suffix. */
 int bench_ends_with(const char *s, const char *suffix);
 /* Converts `in` (a checkpoint) to `out` (.segc) in a forked child; 0 on success, the error printed

@@ -190,7 +190,13 @@ static void report(const char *label, sample conv, sample read) {
            "(goal < 3x)\n", "", conv.wall / read.wall, conv.cpu / read.cpu, conv.idle_est, conv.idle_est / read.wall);
 }
 
+static const char usage[] =
+    "usage: bench_convert [CHECKPOINT|-] [RUNS]\n"
+    "Times reading a checkpoint's bytes and converting it to .segc, cold and warm, RUNS times each\n"
+    "(default 5); '-' or nothing: the largest checkpoint in $SEGC_SHARED/weights.\n";
+
 int main(int argc, char **argv) {
+    if (bench_help(argc, argv, usage)) return 0;
     char in[2048];
     if (argc > 1 && strcmp(argv[1], "-")) snprintf(in, sizeof in, "%s", argv[1]);
     else {

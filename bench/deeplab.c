@@ -150,7 +150,13 @@ static int bench_torch(const char *src, const char *pth, const char *image, cons
     return rc;
 }
 
+static const char usage[] =
+    "usage: bench_deeplab [CHECKPOINT.pth|MODEL.segc] [IMAGE] [ITERS]\n"
+    "DeepLabV3+ forward in segc and in the authors' PyTorch code (when SEGC_DEEPLAB_SRC is set), same\n"
+    "threads (SEGC_THREADS), median of ITERS (default 5); prints wall/CPU times, ratios and peak RSS.\n";
+
 int main(int argc, char **argv) {
+    if (bench_help(argc, argv, usage)) return 0;
     const char *weights = argc > 1 ? argv[1] : DEFAULT_WEIGHTS;
     const char *image = argc > 2 ? argv[2] : DEFAULT_IMAGE;
     int iters = argc > 3 ? atoi(argv[3]) : 5;

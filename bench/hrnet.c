@@ -181,7 +181,13 @@ static void print_row(const char *side, int threads, const result *r) {
     printf("\n");
 }
 
+static const char usage[] =
+    "usage: bench_hrnet [--threads 1,2] [--runs K] [--yaml FILE] [WEIGHTS.pth [IMAGE]]\n"
+    "HRNet semantic forward in segc and in the authors' seg_hrnet.py (when SEGC_HRNET_SRC is set) for each\n"
+    "thread count; prints wall/CPU medians, PyTorch/segc ratios, 1 -> N scaling and peak RSS.\n";
+
 int main(int argc, char **argv) {
+    if (bench_help(argc, argv, usage)) return 0;
     if (!getenv("OMP_WAIT_POLICY")) {   /* must be in the environment before libgomp starts */
         setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
         execv("/proc/self/exe", argv);
@@ -200,7 +206,7 @@ int main(int argc, char **argv) {
         else if (!weights) weights = argv[i];
         else if (!image) image = argv[i];
         else {
-            fprintf(stderr, "usage: %s [--threads 1,2] [--runs K] [--yaml FILE] [WEIGHTS.pth [IMAGE]]\n", argv[0]);
+            fputs(usage, stderr);
             return 2;
         }
     }

@@ -167,7 +167,13 @@ static int bench_torch(const char *pth, const char *image, int threads, int iter
     return rc;
 }
 
+static const char usage[] =
+    "usage: bench_maskrcnn [CHECKPOINT.pth] [IMAGE] [ITERS]\n"
+    "Mask R-CNN (ResNet-50 FPN) forward in segc and in torchvision, same threads (SEGC_THREADS),\n"
+    "median of ITERS (default 3); prints wall/CPU times, ratios and peak RSS.\n";
+
 int main(int argc, char **argv) {
+    if (bench_help(argc, argv, usage)) return 0;
     const char *pth = argc > 1 ? argv[1] : DEFAULT_WEIGHTS;
     const char *image = argc > 2 ? argv[2] : DEFAULT_IMAGE;
     int iters = argc > 3 ? atoi(argv[3]) : 3;

@@ -392,7 +392,13 @@ done:
     return rc;
 }
 
+static const char usage[] =
+    "usage: bench_sam2 [--threads N] [--runs K] [--check-taps DIR] [--image IMAGE] [WEIGHTS.pt|.segc ...]\n"
+    "SAM 2 image encoder + prompt decoder in segc and in the official SAM2ImagePredictor (when\n"
+    "SEGC_SAM2_SRC is set), same threads; prints wall/CPU times, ratios and peak RSS.\n";
+
 int main(int argc, char **argv) {
+    if (bench_help(argc, argv, usage)) return 0;
     int threads = 0, runs = 3, nweights = 0;
     const char *weights[MAX_MODELS], *image = NULL, *check_dir = NULL;
     for (int i = 1; i < argc; i++) {

@@ -433,6 +433,11 @@ static int parse_objects(const char *s, int *objs) {
 int main(int argc, char **argv) {
     const char *usage = "usage: %s MODEL.pt|MODEL.segc [--frames N] [--objects 1,3] [--size WxH] [--threads T] "
                         "[--pt CHECKPOINT.pt] [--torch-frames M]\n";
+    if (bench_help(argc, argv, "usage: bench_sam2_video MODEL.pt|MODEL.segc [--frames N] [--objects 1,3] [--size WxH]\n"
+                   "       [--threads T] [--pt CHECKPOINT.pt] [--torch-frames M]\n"
+                   "SAM 2 video tracking frames/s and peak RSS on a synthetic clip, side by side with the official\n"
+                   "SAM2VideoPredictor when SEGC_SAM2_SRC is set (--torch-frames 0 skips it).\n"))
+        return 0;
     if (argc < 2 || argv[1][0] == '-') {
         fprintf(stderr, usage, argv[0]);
         return 2;
