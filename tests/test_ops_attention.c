@@ -130,6 +130,42 @@ START_TEST(test_attention_long_sequences_exercise_row_blocking) {
 }
 END_TEST
 
+/* Heads with at least 4 blocks of query rows take the packed path (keys and values packed once per
+   head): two heads of a batch of two with a [B, 1, Lq, Lk] mask, and one long key set (few rows per
+   block). Both against the oracle, and the same bits on 1 and 2 threads. */
+START_TEST(test_attention_packed_heads_match_reference_with_mask) {
+    segc_arena a;
+    segc_arena_init(&a, 0);
+    test_rng r = test_rng_new(17);
+    int saved = omp_get_max_threads();
+    {
+        const int64_t qs[4] = {2, 2, 1100, 20}, ks[4] = {2, 2, 300, 20}, vs[4] = {2, 2, 300, 33};
+        segc_tensor q = test_rand_tensor(&a, &r, 4, qs, -2, 2), k = test_rand_tensor(&a, &r, 4, ks, -2, 2),
+                    v = test_rand_tensor(&a, &r, 4, vs, -1, 1);
+        const int64_t ms[4] = {2, 1, 1100, 300};
+        segc_tensor m = test_rand_tensor(&a, &r, 4, ms, -3, 3);
+        for (int64_t i = 0; i < 1100; i += 7) ((float *)m.data)[i * 300 + i % 300] = -INFINITY;
+        check_attention(&a, &q, &k, &v, &m, 0.0f, "packed 1100 x 300, mask");
+        const int64_t os[4] = {2, 2, 1100, 33};
+        segc_tensor o1 = new_tensor(&a, 4, os), o2 = new_tensor(&a, 4, os);
+        omp_set_num_threads(1);
+        ck_assert_int_eq(segc_attention(&a, &q, &k, &v, &m, 0, &o1), SEGC_OK);
+        omp_set_num_threads(2);
+        ck_assert_int_eq(segc_attention(&a, &q, &k, &v, &m, 0, &o2), SEGC_OK);
+        ck_assert_int_eq(memcmp(o1.data, o2.data, (size_t)segc_tensor_numel(&o1) * sizeof(float)), 0);
+        omp_set_num_threads(saved);
+    }
+    segc_arena_reset(&a);
+    {
+        const int64_t qs[4] = {1, 1, 900, 16}, ks[4] = {1, 1, 20011, 16}, vs[4] = {1, 1, 20011, 40};
+        segc_tensor q = test_rand_tensor(&a, &r, 4, qs, -2, 2), k = test_rand_tensor(&a, &r, 4, ks, -2, 2),
+                    v = test_rand_tensor(&a, &r, 4, vs, -1, 1);
+        check_attention(&a, &q, &k, &v, NULL, 0.0f, "packed 900 x 20011");
+    }
+    segc_arena_free(&a);
+}
+END_TEST
+
 START_TEST(test_attention_result_does_not_depend_on_thread_count) {
     segc_arena a;
     segc_arena_init(&a, 0);
@@ -416,6 +452,7 @@ int main(void) {
     tcase_add_test(tc, test_attention_with_additive_masks_matches_reference);
     tcase_add_test(tc, test_attention_fully_masked_row_gives_zeros);
     tcase_add_test(tc, test_attention_long_sequences_exercise_row_blocking);
+    tcase_add_test(tc, test_attention_packed_heads_match_reference_with_mask);
     tcase_add_test(tc, test_attention_result_does_not_depend_on_thread_count);
     tcase_add_test(tc, test_attention_accepts_head_views_of_projections);
     tcase_add_test(tc, test_split_qkv_and_merge_heads_follow_index_formulas);

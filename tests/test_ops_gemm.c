@@ -52,6 +52,59 @@ START_TEST(test_sgemm_matches_reference_for_all_transposes_and_strides) {
 }
 END_TEST
 
+/* The packed path directly (segc_sgemm only takes it on AVX-512 builds): sizes that cross the row
+   (96), column (384) and depth (256) blocks and leave edge panels, all transposes, strides, alpha and
+   beta, beta == 0 over NaN, and calls made inside a parallel region (one thread per call). */
+START_TEST(test_gemm_packed_matches_reference_across_block_edges) {
+    test_rng r = test_rng_new(11);
+    const int dims[][3] = {{1, 1, 1}, {6, 32, 1}, {7, 33, 257}, {97, 385, 300}, {200, 40, 513}, {13, 800, 64}};
+    for (int it = 0; it < 24; it++) {
+        int ta = it & 1, tb = (it >> 1) & 1, M = dims[it % 6][0], N = dims[it % 6][1], K = dims[it % 6][2];
+        int lda = (ta ? M : K) + it % 3, ldb = (tb ? K : N) + it % 2, ldc = N + it % 4;
+        float alpha = test_rng_uniform(&r, -2, 2), beta = it % 3 == 0 ? 0.0f : (it % 3 == 1 ? 1.0f : -0.75f);
+        size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+        float *A = rand_buf(&r, na), *B = rand_buf(&r, nb), *C = rand_buf(&r, nc), *W = malloc(nc * sizeof(float));
+        float *pb = malloc(segc_gemm_packed_b_floats(K, N) * sizeof(float));
+        ck_assert_ptr_nonnull(pb);
+        if (beta == 0.0f)
+            for (size_t i = 0; i < nc; i++) C[i] = NAN;
+        memcpy(W, C, nc * sizeof(float));
+        segc_gemm_pack_b(tb, K, N, B, ldb, pb);
+        segc_gemm_packed(ta, M, N, K, alpha, A, lda, pb, beta, C, ldc);
+        segc_sgemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, W, ldc);
+        char what[128];
+        snprintf(what, sizeof what, "packed ta%d tb%d M%d N%d K%d beta %g", ta, tb, M, N, K, beta);
+        for (int i = 0; i < M; i++)   /* padding columns of C: both leave them alone (NaN stays NaN) */
+            for (int j = N; j < ldc; j++) ck_assert(memcmp(&C[(size_t)i * ldc + j], &W[(size_t)i * ldc + j], 4) == 0);
+        for (int i = 0; i < M; i++) test_assert_close(C + (size_t)i * ldc, W + (size_t)i * ldc, (size_t)N,
+                                                      GEMM_ATOL * sqrt(K), GEMM_RTOL, what);
+        free(A), free(B), free(C), free(W), free(pb);
+    }
+}
+END_TEST
+
+START_TEST(test_gemm_packed_inside_parallel_region_and_large_sgemm) {
+    test_rng r = test_rng_new(12);
+    const int M = 130, N = 420, K = 270, T = 4;
+    float *A = rand_buf(&r, (size_t)T * M * K), *B = rand_buf(&r, (size_t)K * N);
+    float *C = calloc((size_t)T * M * N, sizeof(float)), *W = calloc((size_t)T * M * N, sizeof(float));
+    float *pb = malloc(segc_gemm_packed_b_floats(K, N) * sizeof(float));
+    ck_assert(C && W && pb);
+    segc_gemm_pack_b(0, K, N, B, N, pb);
+    #pragma omp parallel for
+    for (int t = 0; t < T; t++)
+        segc_gemm_packed(0, M, N, K, 1.0f, A + (size_t)t * M * K, K, pb, 0.0f, C + (size_t)t * M * N, N);
+    for (int t = 0; t < T; t++)
+        segc_sgemm_reference(0, 0, M, N, K, 1.0f, A + (size_t)t * M * K, K, B, N, 0.0f, W + (size_t)t * M * N, N);
+    test_assert_close(C, W, (size_t)T * M * N, GEMM_ATOL * sqrt(K), GEMM_RTOL, "packed in parallel region");
+    /* and segc_sgemm on a product large enough for its fast path and for threads */
+    memset(C, 0, (size_t)M * N * sizeof(float));
+    segc_sgemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+    test_assert_close(C, W, (size_t)M * N, GEMM_ATOL * sqrt(K), GEMM_RTOL, "large sgemm");
+    free(A), free(B), free(C), free(W), free(pb);
+}
+END_TEST
+
 START_TEST(test_sgemm_beta_zero_ignores_nan_in_c_and_k_zero_scales) {
     test_rng r = test_rng_new(2);
     const int M = 5, N = 7, K = 3;
@@ -182,6 +235,8 @@ int main(void) {
     TCase *tc = tcase_create("gemm");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_sgemm_matches_reference_for_all_transposes_and_strides);
+    tcase_add_test(tc, test_gemm_packed_matches_reference_across_block_edges);
+    tcase_add_test(tc, test_gemm_packed_inside_parallel_region_and_large_sgemm);
     tcase_add_test(tc, test_sgemm_beta_zero_ignores_nan_in_c_and_k_zero_scales);
     tcase_add_test(tc, test_sgemm_bad_leading_dim_is_reported_and_poisons_c);
     tcase_add_test(tc, test_linear_matches_oracle_with_and_without_bias_on_3d_input);

@@ -4,10 +4,13 @@
    per-thread scratch [rows, Lk], softmax on each row in place, then out_blk = S v with sgemm and a
    final 1/sum per row. It deliberately does not do an online (flash) softmax over key blocks: with
    Lk up to ~30000 a [rows, Lk] block is a few MiB per thread, and two large sgemm calls per block run
-   much nearer peak than many small ones. */
+   much nearer peak than many small ones. When one head has enough query rows to keep every thread busy
+   (global attention, SAM 2's memory cross-attention), its keys and values are packed once for the
+   packed matrix kernel (gemm_packed.c) and every block of rows multiplies against the packed copies;
+   heads are then taken one after another. Otherwise (many small heads: windows, decoders) each thread
+   takes whole blocks of any head through segc_sgemm. */
 #include "ops/attention.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
@@ -15,12 +18,21 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "ops/gemm.h"
 
 /* Target size of one thread's score block in floats (4 MiB), and the row range a block may take:
    fewer rows make the sgemm calls inefficient, more only cost memory. */
 #define ATTN_SCORE_BUDGET_FLOATS ((int64_t)1 << 20)
 #define ATTN_MIN_ROWS 32
 #define ATTN_MAX_ROWS 256
+/* The per-head packed path (AVX-512 builds, where the packed kernel beats OpenBLAS): a larger score
+   block per thread, since the packed keys are read once per block of rows. */
+#ifdef __AVX512F__
+#define ATTN_PACKED 1
+#else
+#define ATTN_PACKED 0
+#endif
+#define ATTN_PACKED_SCORE_FLOATS ((int64_t)1 << 22)
 
 /* Everything the kernels need about one call, validated once. */
 typedef struct attn_args {
@@ -157,8 +169,10 @@ static float softmax_row_unnormalized(float *s, const float *mask, int64_t Lk) {
 }
 
 /* Query rows [i0, i0 + rows) of head (b, h): s[rows, Lk] = scale q k^T (+ mask), softmax,
-   out[rows, Dv] = s v / sum. `s` is this thread's scratch. */
-static void attn_block(const attn_args *a, int64_t b, int64_t h, int64_t i0, int rows, float *s) {
+   out[rows, Dv] = s v / sum. `s` is this thread's scratch; pk / pv are the head's keys (as the
+   [D, Lk] right operand) and values ([Lk, Dv]) packed by segc_gemm_pack_b, or NULL to use k and v. */
+static void attn_block(const attn_args *a, int64_t b, int64_t h, int64_t i0, int rows, float *s, const float *pk,
+                       const float *pv) {
     const float *qp = a->q + b * a->qs[0] + h * a->qs[1] + i0 * a->qs[2];
     const float *kp = a->k + b * a->ks[0] + h * a->ks[1];
     const float *vp = a->v + b * a->vs[0] + h * a->vs[1];
@@ -166,18 +180,50 @@ static void attn_block(const attn_args *a, int64_t b, int64_t h, int64_t i0, int
     int Lk = (int)a->Lk, D = (int)a->D, Dv = (int)a->Dv;
     float inv_sum[ATTN_MAX_ROWS];
 
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, Lk, D, a->scale, qp, (int)a->qs[2], kp,
-                (int)a->ks[2], 0.0f, s, Lk);
+    if (pk) segc_gemm_packed(0, rows, Lk, D, a->scale, qp, (int)a->qs[2], pk, 0.0f, s, Lk);
+    else segc_sgemm(0, 1, rows, Lk, D, a->scale, qp, (int)a->qs[2], kp, (int)a->ks[2], 0.0f, s, Lk);
     for (int r = 0; r < rows; r++) {
         const float *mrow = a->mask ? a->mask + b * a->ms[0] + h * a->ms[1] + (i0 + r) * a->ms[2] : NULL;
         inv_sum[r] = softmax_row_unnormalized(s + (int64_t)r * Lk, mrow, Lk);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, Dv, Lk, 1.0f, s, Lk, vp, (int)a->vs[2], 0.0f, op,
-                (int)a->os[2]);
+    if (pv) segc_gemm_packed(0, rows, Dv, Lk, 1.0f, s, Lk, pv, 0.0f, op, (int)a->os[2]);
+    else segc_sgemm(0, 0, rows, Dv, Lk, 1.0f, s, Lk, vp, (int)a->vs[2], 0.0f, op, (int)a->os[2]);
     for (int r = 0; r < rows; r++) {
         float *orow = op + r * a->os[2];
         for (int e = 0; e < Dv; e++) orow[e] *= inv_sum[r];
     }
+}
+
+/* The per-head packed path: for each head, keys and values packed once (over the pool), then the
+   head's blocks of `rows` query rows shared out to the threads. */
+static segc_status attention_packed_heads(segc_arena *scratch, const attn_args *a, int64_t rows, int nthreads) {
+    const int Lk = (int)a->Lk, D = (int)a->D, Dv = (int)a->Dv;
+    const int64_t nblk = (a->Lq + rows - 1) / rows;
+    segc_arena_mark mark = segc_arena_get_mark(scratch);
+    float *pk = segc_arena_alloc_array(scratch, segc_gemm_packed_b_floats(D, Lk), sizeof(float));
+    float *pv = pk ? segc_arena_alloc_array(scratch, segc_gemm_packed_b_floats(Lk, Dv), sizeof(float)) : NULL;
+    float *buf = pv ? segc_arena_alloc_array(scratch, (size_t)nthreads * (size_t)rows * (size_t)Lk, sizeof(float))
+                    : NULL;
+    if (!buf) {
+        segc_arena_release(scratch, mark);
+        return segc_fail_context(SEGC_ERR_NOMEM, "attention: packed keys, values and scores");
+    }
+    for (int64_t bh = 0; bh < a->B * a->H; bh++) {
+        const int64_t b = bh / a->H, h = bh % a->H;
+        segc_gemm_pack_b(1, D, Lk, a->k + b * a->ks[0] + h * a->ks[1], (int)a->ks[2], pk);
+        segc_gemm_pack_b(0, Lk, Dv, a->v + b * a->vs[0] + h * a->vs[1], (int)a->vs[2], pv);
+#pragma omp parallel num_threads(nthreads)
+        {
+            float *s = buf + (size_t)omp_get_thread_num() * (size_t)rows * (size_t)Lk;
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t t = 0; t < nblk; t++) {
+                int64_t i0 = t * rows;
+                attn_block(a, b, h, i0, (int)(a->Lq - i0 < rows ? a->Lq - i0 : rows), s, pk, pv);
+            }
+        }
+    }
+    segc_arena_release(scratch, mark);
+    return SEGC_OK;
 }
 
 segc_status segc_attention(segc_arena *scratch, const segc_tensor *q, const segc_tensor *k, const segc_tensor *v,
@@ -188,12 +234,16 @@ segc_status segc_attention(segc_arena *scratch, const segc_tensor *q, const segc
     if (!scratch) return segc_fail(SEGC_ERR_INVALID_ARG, "attention: scratch arena is NULL");
     if (a.B == 0 || a.H == 0 || a.Lq == 0) return SEGC_OK;
 
-    int64_t rows = ATTN_SCORE_BUDGET_FLOATS / a.Lk;
+    int nthreads = omp_get_max_threads();
+    int64_t rows = ATTN_PACKED_SCORE_FLOATS / a.Lk;
+    rows = rows < ATTN_MIN_ROWS ? ATTN_MIN_ROWS : (rows > ATTN_MAX_ROWS ? ATTN_MAX_ROWS : rows);
+    if (ATTN_PACKED && !omp_in_parallel() && a.Lq >= 4 * rows && a.D >= 16 && a.Dv >= 16)   /* not on threads: same result */
+        return attention_packed_heads(scratch, &a, rows, nthreads);
+    rows = ATTN_SCORE_BUDGET_FLOATS / a.Lk;
     rows = rows < ATTN_MIN_ROWS ? ATTN_MIN_ROWS : (rows > ATTN_MAX_ROWS ? ATTN_MAX_ROWS : rows);
     if (rows > a.Lq) rows = a.Lq;
     int64_t nblk = (a.Lq + rows - 1) / rows;
     int64_t tasks = a.B * a.H * nblk;
-    int nthreads = omp_get_max_threads();
     /* Fewer tasks than threads (a decoder's few queries): run them one by one and let OpenBLAS
        spread each sgemm over the pool instead. */
     int parallel = tasks >= nthreads && nthreads > 1;
@@ -213,14 +263,14 @@ segc_status segc_attention(segc_arena *scratch, const segc_tensor *q, const segc
             for (int64_t t = 0; t < tasks; t++) {
                 int64_t bh = t / nblk, i0 = (t % nblk) * rows;
                 int n = (int)(a.Lq - i0 < rows ? a.Lq - i0 : rows);
-                attn_block(&a, bh / a.H, bh % a.H, i0, n, s);
+                attn_block(&a, bh / a.H, bh % a.H, i0, n, s, NULL, NULL);
             }
         }
     } else {
         for (int64_t t = 0; t < tasks; t++) {
             int64_t bh = t / nblk, i0 = (t % nblk) * rows;
             int n = (int)(a.Lq - i0 < rows ? a.Lq - i0 : rows);
-            attn_block(&a, bh / a.H, bh % a.H, i0, n, buf);
+            attn_block(&a, bh / a.H, bh % a.H, i0, n, buf, NULL, NULL);
         }
     }
     segc_arena_release(scratch, mark);

@@ -5,9 +5,17 @@
 #include "core/tensor.h"
 
 /* C[M,N] = alpha * op(A) op(B) + beta * C, row-major, op = transpose if trans_* is set.
-   lda/ldb/ldc are row strides in elements. A thin, checked wrapper over cblas_sgemm. */
+   lda/ldb/ldc are row strides in elements. Checked; large products on AVX-512 builds go through the
+   packed kernel below, everything else through cblas_sgemm. */
 void segc_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc);
+/* The packed path (gemm_packed.c): B[K, N] (op = transpose if trans_b) packed once into
+   segc_gemm_packed_b_floats(K, N) floats, then C[M,N] = alpha op(A) Bp + beta C for any number of
+   left operands. Runs over the pool unless called inside a parallel region or small. */
+size_t segc_gemm_packed_b_floats(int K, int N);
+void segc_gemm_pack_b(int trans_b, int K, int N, const float *B, int ldb, float *pb);
+void segc_gemm_packed(int trans_a, int M, int N, int K, float alpha, const float *A, int lda, const float *pb,
+                      float beta, float *C, int ldc);
 /* Triple loop, the oracle. */
 void segc_sgemm_reference(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                           const float *B, int ldb, float beta, float *C, int ldc);
