@@ -704,7 +704,7 @@ static Suite *cli_suite(void) {
     Suite *s = suite_create("cli");
     TCase *args = tcase_create("arguments");
     tcase_add_unchecked_fixture(args, setup_once, teardown_once);
-    tcase_set_timeout(args, 300);
+    tcase_set_timeout(args, TIMEOUT_S + 60);   /* a test may run one command up to TIMEOUT_S (model runs under ASan) */
     tcase_add_test(args, test_no_args_prints_usage_and_exits_2);
     tcase_add_test(args, test_help_and_version_exit_0);
     tcase_add_test(args, test_unknown_command_or_option_exits_2);

@@ -45,8 +45,8 @@ void segc_conv_pack_a(const float *a, int64_t lda, int64_t K, int64_t D, float *
 /* The MR x NR sums live in `acc` (12 AVX-512 registers once the compiler unrolls the fixed-size loops);
    each step of d broadcasts MR weights and loads one NR-wide row of B. Bias and ReLU are applied on the
    way out, so the block is stored once. */
-void segc_conv_kernel(int64_t D, const float *restrict pa, const float *restrict pb, float *restrict c, int64_t ldc,
-                      const float *bias, int relu) {
+SEGC_KERNEL_NO_SANITIZE void segc_conv_kernel(int64_t D, const float *restrict pa, const float *restrict pb,
+                                              float *restrict c, int64_t ldc, const float *bias, int relu) {
     float acc[MR][NR];
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < NR; j++) acc[r][j] = 0.0f;
