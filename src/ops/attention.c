@@ -237,7 +237,8 @@ segc_status segc_attention(segc_arena *scratch, const segc_tensor *q, const segc
     int nthreads = omp_get_max_threads();
     int64_t rows = ATTN_PACKED_SCORE_FLOATS / a.Lk;
     rows = rows < ATTN_MIN_ROWS ? ATTN_MIN_ROWS : (rows > ATTN_MAX_ROWS ? ATTN_MAX_ROWS : rows);
-    if (ATTN_PACKED && !omp_in_parallel() && a.Lq >= 4 * rows && a.D >= 16 && a.Dv >= 16)   /* not on threads: same result */
+    /* the choice does not depend on the thread count, so neither does the result */
+    if (ATTN_PACKED && !omp_in_parallel() && a.Lq >= 4 * rows && a.D >= 16 && a.Dv >= 16)
         return attention_packed_heads(scratch, &a, rows, nthreads);
     rows = ATTN_SCORE_BUDGET_FLOATS / a.Lk;
     rows = rows < ATTN_MIN_ROWS ? ATTN_MIN_ROWS : (rows > ATTN_MAX_ROWS ? ATTN_MAX_ROWS : rows);

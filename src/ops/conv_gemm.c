@@ -7,7 +7,8 @@
    block of sums in registers and stores it with bias and ReLU. One parallel region per conv, no
    whole-image im2col buffer, and B stays in the core's cache while every output channel is computed.
    Why not OpenBLAS here: its kernels for this CPU family are 256-bit (OpenBLAS 0.3.21 picks Haswell
-   kernels on AVX-512 Zen parts); the loop below, compiled with -march=native, runs 1.6x faster (bench/kernels).
+   kernels on AVX-512 Zen parts); the loop below, compiled with -march=native, runs 1.6x faster
+   (bench/kernels).
    Dims: N batch, C in-channels, H x W input; K out-channels, R x S kernel, P x Q output; Cg = C / groups,
    Kg = K / groups, D = Cg R S. */
 #include <omp.h>

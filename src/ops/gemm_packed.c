@@ -61,8 +61,8 @@ void segc_gemm_pack_b(int trans_b, int K, int N, const float *B, int ldb, float 
 
 /* MR x NR sums of one A panel [kc][MR] and one B panel [kc][NR], added to (add) or stored into rows of c
    ldc floats apart. The fixed-size loops vectorize into 12 AVX-512 accumulators. */
-SEGC_KERNEL_NO_SANITIZE static void gemm_kernel(int64_t kc, const float *restrict pa, const float *restrict pb, float *restrict c,
-                        int64_t ldc, int add) {
+SEGC_KERNEL_NO_SANITIZE static void gemm_kernel(int64_t kc, const float *restrict pa, const float *restrict pb,
+                                                float *restrict c, int64_t ldc, int add) {
     float acc[MR][NR];
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < NR; j++) acc[r][j] = 0.0f;
