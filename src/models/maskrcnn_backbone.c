@@ -51,9 +51,9 @@ segc_status maskrcnn_backbone_load(segc_maskrcnn *m) {
     segc_status st = segc_resnet_load(&m->params, "backbone.body", NULL, NULL, MASKRCNN_FROZEN_BN_EPS, &m->body);
     if (st) return segc_fail_context(st, "backbone.body");
     m->body_loaded = 1;
-    /* The body keeps im2col convs: with Winograd in the bottlenecks too (segc_reslayer_use_winograd on
-       layer1-2 or layer1-3), the class logits move 1.6e-3 from the reference and one proposal falls
-       below IoU 0.99 (measured on the shared cases; with the FPN, RPN and mask head alone: 8.7e-4). */
+    /* The body keeps im2col convs: with Winograd for the bottlenecks' 3x3 convs too (layer1-2 or
+       layer1-3), the class logits move 1.6e-3 from the reference and one proposal falls below IoU 0.99
+       (measured on the shared cases; with the FPN, RPN and mask head alone: 8.7e-4). */
     char name[64];
     for (int i = 0; i < 4; i++) {
         int64_t in_c = segc_resnet_channels(&m->body, i + 1);

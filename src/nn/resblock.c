@@ -276,32 +276,6 @@ void segc_reslayer_free(segc_reslayer *layer) {
     layer->num_blocks = 0;
 }
 
-/* Prepares *slot for a 3x3 conv w when stride and dilation are 1 (else leaves it NULL). */
-static segc_status prepare_winograd(const segc_tensor *w, int stride, int dilation, segc_winograd_weights **slot) {
-    if (*slot || stride != 1 || dilation != 1 || w->shape[2] != 3 || w->shape[3] != 3) return SEGC_OK;
-    segc_winograd_weights *u = calloc(1, sizeof *u);
-    if (!u) return segc_fail(SEGC_ERR_NOMEM, "resblock: winograd weights");
-    segc_status st = segc_winograd_prepare(w, u);
-    if (st) {
-        free(u);
-        return st;
-    }
-    *slot = u;
-    return SEGC_OK;
-}
-
-segc_status segc_reslayer_use_winograd(segc_reslayer *layer) {
-    segc_status st = SEGC_OK;
-    for (int i = 0; i < layer->num_blocks && !st; i++) {
-        segc_resblock *b = &layer->blocks[i];
-        /* basic: conv1 carries the stride, conv2 never; bottleneck: conv2 is the only 3x3 */
-        if (b->kind == SEGC_RESBLOCK_BASIC) st = prepare_winograd(&b->conv1_w, b->stride, b->dilation, &b->conv1_wino);
-        if (!st) st = prepare_winograd(&b->conv2_w, b->kind == SEGC_RESBLOCK_BASIC ? 1 : b->stride, b->dilation,
-                                       &b->conv2_wino);
-    }
-    return st;
-}
-
 int segc_reslayer_out_channels(const segc_reslayer *layer) {
     return layer->num_blocks > 0 ? layer->blocks[layer->num_blocks - 1].out_channels : 0;
 }

@@ -49,10 +49,9 @@ typedef struct segc_resblock {
     segc_tensor conv3_w, conv3_b;        /* bottleneck only */
     int has_downsample;
     segc_tensor downsample_w, downsample_b;
-    /* Winograd F(4x4, 3x3) weights of conv1 / conv2 when segc_reslayer_use_winograd or
-       segc_reslayer_load_winograd prepared them (3x3, stride 1, dilation 1 convs only), else NULL: owned
-       by the layer. After segc_reslayer_load_winograd the folded weight of such a conv is not kept
-       (conv*_w is an empty [K, C, 3, 3], data NULL). */
+    /* Winograd F(4x4, 3x3) weights of conv1 / conv2 when segc_reslayer_load_winograd prepared them (3x3,
+       stride 1, dilation 1 convs only), else NULL: owned by the layer. The folded weight of such a conv
+       is not kept (conv*_w is an empty [K, C, 3, 3], data NULL). */
     segc_winograd_weights *conv1_wino, *conv2_wino;
 } segc_resblock;
 
@@ -87,7 +86,8 @@ segc_status segc_reslayer_load(segc_params *p, const char *prefix, segc_resblock
                                float bn_eps, segc_reslayer *out);
 /* Same with stride and dilations 1, the 3x3 convs loaded straight as Winograd weights: the BN scale is
    applied inside the transform, no folded copy of those weights is made and their pages of the file
-   mapping are handed back (for big layers the transformed weights are then the only resident copy). */
+   mapping are handed back (for big layers the transformed weights are then the only resident copy, 4x
+   the size of the 3x3 filters). Freed by segc_reslayer_free. */
 segc_status segc_reslayer_load_winograd(segc_params *p, const char *prefix, segc_resblock_kind kind, int in_channels,
                                         int planes, int num_blocks, float bn_eps, segc_reslayer *out);
 void segc_reslayer_free(segc_reslayer *layer);
@@ -101,12 +101,6 @@ segc_status segc_reslayer_forward_into(const segc_reslayer *layer, segc_arena *a
                                        segc_tensor *out);
 /* Output shape [N, K, P, Q] of the layer for an input x [N, C, H, W]. */
 void segc_reslayer_out_shape(const segc_reslayer *layer, const segc_tensor *x, int64_t out_shape[4]);
-
-/* Opt-in: runs every 3x3 conv of the layer with stride 1 and dilation 1 through Winograd F(4x4, 3x3)
-   (src/ops/winograd.h: 1.5-3x faster than im2col for 18-384 channels, results within ~1e-5 of max|out|)
-   at the cost of 4x those weights' memory (the transformed filters, owned by the layer and freed by
-   segc_reslayer_free). */
-segc_status segc_reslayer_use_winograd(segc_reslayer *layer);
 
 /* Output channels of the last block. */
 int segc_reslayer_out_channels(const segc_reslayer *layer);
