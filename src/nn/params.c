@@ -67,12 +67,13 @@ segc_status segc_params_get_copy(segc_params *p, const char *name, int ndim, con
     return segc_tensor_to_f32(&p->store, &raw, out);
 }
 
-segc_status segc_params_conv_bn(segc_params *p, const char *conv, const char *bn, float eps, const int64_t *shape,
-                                segc_tensor *w, segc_tensor *b) {
+/* b = `conv`.bias [K] (zeros if not stored) in the store, then the BN `bn` (none if NULL) folded into
+   w [K, ...] and b: what every conv_bn loader shares. */
+static segc_status fold_bias_bn(segc_params *p, const char *conv, const char *bn, float eps, segc_tensor *w,
+                                segc_tensor *b) {
     char name[256];
-    segc_status st = segc_params_get_copy(p, segc_params_name(name, sizeof name, "%s.weight", conv), 4, shape, w);
-    if (st) return st;
     int64_t k = w->shape[0];
+    segc_status st;
     segc_params_name(name, sizeof name, "%s.bias", conv);
     if (segc_params_has(p, name)) {
         st = segc_params_get_copy(p, name, 1, &k, b);
@@ -88,4 +89,21 @@ segc_status segc_params_conv_bn(segc_params *p, const char *conv, const char *bn
         (st = segc_params_get(p, segc_params_name(name, sizeof name, "%s.running_var", bn), 1, &k, &var)))
         return st;
     return segc_fold_batchnorm(w, b, &gamma, &beta, &mean, &var, eps);
+}
+
+segc_status segc_params_conv_bn(segc_params *p, const char *conv, const char *bn, float eps, const int64_t *shape,
+                                segc_tensor *w, segc_tensor *b) {
+    char name[256];
+    segc_status st = segc_params_get_copy(p, segc_params_name(name, sizeof name, "%s.weight", conv), 4, shape, w);
+    return st ? st : fold_bias_bn(p, conv, bn, eps, w, b);
+}
+
+segc_status segc_params_conv_bn_scale(segc_params *p, const char *conv, const char *bn, float eps,
+                                      const int64_t *shape, segc_tensor *w, segc_tensor *scale, segc_tensor *b) {
+    char name[256];
+    segc_status st = segc_params_get(p, segc_params_name(name, sizeof name, "%s.weight", conv), 4, shape, w);
+    if (!st) st = segc_tensor_new_f32(&p->store, scale, 1, w->shape[0], 0, 0, 0);
+    if (st) return st;
+    segc_tensor_fill_f32(scale, 1.0f);   /* folding into a weight of ones leaves the per-filter factor */
+    return fold_bias_bn(p, conv, bn, eps, scale, b);
 }

@@ -35,6 +35,11 @@ segc_status segc_params_get_copy(segc_params *p, const char *name, int ndim, con
    Pass bn = NULL for a plain conv (bias zero-filled if absent). `shape` of the weight may be NULL. */
 segc_status segc_params_conv_bn(segc_params *p, const char *conv, const char *bn, float eps, const int64_t *shape,
                                 segc_tensor *w, segc_tensor *b);
+/* The same fold without copying the weight, for loaders that transform it anyway (Winograd): *w is the
+   stored weight (read-only when mapped), *scale [K] the factor for filter k (1 with bn = NULL), b the
+   folded bias; scale[k] * w[k] and b equal segc_params_conv_bn's w[k] and b up to rounding of the product. */
+segc_status segc_params_conv_bn_scale(segc_params *p, const char *conv, const char *bn, float eps,
+                                      const int64_t *shape, segc_tensor *w, segc_tensor *scale, segc_tensor *b);
 
 /* Names are often built from a module path: segc_params_name(buf, "%s.conv%d", prefix, i). */
 const char *segc_params_name(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -38,37 +38,18 @@ static void release_mapped(const segc_params *p, const char *name, const void *d
 }
 
 /* A 3x3 stride-1 conv + BN straight into Winograd form: U from the stored weight with the BN scale of
-   each filter applied during the transform, the folded bias into the store (the fold itself is
-   segc_fold_batchnorm on a [K, 1] weight of ones, so scale and bias match segc_params_conv_bn's). The
-   weight is never copied and its mapped pages are released: *w is left an empty [k, c, 3, 3] (data NULL). */
+   each filter applied during the transform (segc_params_conv_bn_scale), the folded bias into the store.
+   The weight is never copied and its mapped pages are released: *w is left an empty [k, c, 3, 3] (data NULL). */
 static segc_status load_conv_bn_winograd(segc_params *p, const char *prefix, const char *conv, const char *bn,
                                          float eps, int64_t k, int64_t c, segc_tensor *w, segc_tensor *b,
                                          segc_winograd_weights **slot) {
-    char name[256];
+    char conv_name[256], bn_name[256], name[256];
     const int64_t shape[4] = {k, c, 3, 3};
-    segc_tensor raw, scale, gamma, beta, mean, var;
-    segc_status st = segc_params_get(p, segc_params_name(name, sizeof name, "%s.%s.weight", prefix, conv), 4, shape,
-                                     &raw);
+    segc_tensor raw, scale;
+    segc_params_name(conv_name, sizeof conv_name, "%s.%s", prefix, conv);
+    segc_params_name(bn_name, sizeof bn_name, "%s.%s", prefix, bn);
+    segc_status st = segc_params_conv_bn_scale(p, conv_name, bn_name, eps, shape, &raw, &scale, b);
     if (st) return st;
-    if ((st = segc_tensor_new_f32(&p->store, &scale, 2, k, 1, 0, 0)) ||
-        (st = segc_tensor_new_f32(&p->store, b, 1, k, 0, 0, 0)))
-        return st;
-    segc_tensor_fill_f32(&scale, 1.0f);
-    segc_params_name(name, sizeof name, "%s.%s.bias", prefix, conv);
-    if (segc_params_has(p, name)) {
-        segc_tensor cb;
-        if ((st = segc_params_get(p, name, 1, &k, &cb))) return st;
-        memcpy(b->data, cb.data, sizeof(float) * (size_t)k);
-    } else {
-        segc_tensor_fill_f32(b, 0.0f);
-    }
-    if ((st = segc_params_get(p, segc_params_name(name, sizeof name, "%s.%s.weight", prefix, bn), 1, &k, &gamma)) ||
-        (st = segc_params_get(p, segc_params_name(name, sizeof name, "%s.%s.bias", prefix, bn), 1, &k, &beta)) ||
-        (st = segc_params_get(p, segc_params_name(name, sizeof name, "%s.%s.running_mean", prefix, bn), 1, &k,
-                              &mean)) ||
-        (st = segc_params_get(p, segc_params_name(name, sizeof name, "%s.%s.running_var", prefix, bn), 1, &k, &var)) ||
-        (st = segc_fold_batchnorm(&scale, b, &gamma, &beta, &mean, &var, eps)))
-        return st;
     segc_winograd_weights *u = calloc(1, sizeof *u);
     if (!u) return segc_fail(SEGC_ERR_NOMEM, "%s.%s: winograd weights", prefix, conv);
     if ((st = segc_winograd_prepare_scaled(&raw, scale.data, u))) {
