@@ -44,10 +44,11 @@ void segc_conv_pack_a(const float *a, int64_t lda, int64_t K, int64_t D, float *
 }
 
 /* The MR x NR sums live in `acc` (12 AVX-512 registers once the compiler unrolls the fixed-size loops);
-   each step of d broadcasts MR weights and loads one NR-wide row of B. Bias and ReLU are applied on the
-   way out, so the block is stored once. */
+   each step of d broadcasts MR weights and loads one NR-wide row of B. Bias, the old value of c (add:
+   a product cut into depth blocks, gemm_packed.c) and ReLU are applied on the way out, so the block is
+   stored once. */
 SEGC_KERNEL_NO_SANITIZE void segc_conv_kernel(int64_t D, const float *restrict pa, const float *restrict pb,
-                                              float *restrict c, int64_t ldc, const float *bias, int relu) {
+                                              float *restrict c, int64_t ldc, const float *bias, int add, int relu) {
     float acc[MR][NR];
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < NR; j++) acc[r][j] = 0.0f;
@@ -55,6 +56,10 @@ SEGC_KERNEL_NO_SANITIZE void segc_conv_kernel(int64_t D, const float *restrict p
         const float *a = pa + d * MR, *b = pb + d * NR;
         for (int r = 0; r < MR; r++)
             for (int j = 0; j < NR; j++) acc[r][j] += a[r] * b[j];
+    }
+    if (add) {   /* a later depth block of a product: onto what the earlier ones stored */
+        for (int r = 0; r < MR; r++)
+            for (int j = 0; j < NR; j++) acc[r][j] += c[r * ldc + j];
     }
     for (int r = 0; r < MR; r++) {   /* the sum, then the bias (the rounding of a product then a bias pass) */
         const float b = bias ? bias[r] : 0.0f;
@@ -77,11 +82,11 @@ static void gemm_block(int64_t K, int64_t D, const float *pa, const float *pb, i
             const int64_t cols = ncols - j0 < NR ? ncols - j0 : NR;
             if (rows == MR && cols == NR && !res) {   /* the common case: straight into out, bias and ReLU on */
                 segc_conv_kernel(D, pa + p * D * MR, pb + (j0 / NR) * D * NR, out + k0 * ldo + j0, ldo,
-                                 bias ? bias + k0 : NULL, relu);
+                                 bias ? bias + k0 : NULL, 0, relu);
                 continue;
             }
             /* an edge panel or a residual (which may be out itself: read before out is written) */
-            segc_conv_kernel(D, pa + p * D * MR, pb + (j0 / NR) * D * NR, tmp, NR, NULL, 0);
+            segc_conv_kernel(D, pa + p * D * MR, pb + (j0 / NR) * D * NR, tmp, NR, NULL, 0, 0);
             for (int64_t r = 0; r < rows; r++) {
                 const float b = bias ? bias[k0 + r] : 0.0f;
                 const float *add = res ? res + (k0 + r) * ldo + j0 : NULL;

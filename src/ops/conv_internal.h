@@ -34,10 +34,10 @@ void segc_conv_depthwise(const segc_conv_geom *g, const float *x, const float *w
 #define SEGC_CONV_MR 6    /* MR x NR sums = 12 AVX-512 registers (24 AVX2 ones) */
 #define SEGC_CONV_NR 32
 
-/* The two innermost multiply loops (segc_conv_kernel and gemm_packed.c's kernel) are built without
-   ASan/UBSan instrumentation: with it GCC does not vectorize them, and a sanitizer build ran 15-50x
-   slower there (CI's SAM 2 suite went from 53 s to 919 s once its products moved off OpenBLAS). They
-   read only our own packed panels; they also store full MR x NR tiles into the caller's output, so
+/* The innermost multiply loop (segc_conv_kernel, shared by convolutions and matrix products) is built
+   without ASan/UBSan instrumentation: with it GCC does not vectorize the loop, and a sanitizer build ran
+   15-50x slower there (CI's SAM 2 suite went from 53 s to 919 s once its products moved off OpenBLAS).
+   It reads only our own packed panels; it also stores full MR x NR tiles into the caller's output, so
    those stores go unchecked too. The packing, edge tiles and everything around stay instrumented. */
 #define SEGC_KERNEL_NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
 
@@ -45,10 +45,11 @@ void segc_conv_depthwise(const segc_conv_geom *g, const float *x, const float *w
 int64_t segc_conv_panels(int64_t k);
 /* pa = A [K, D] (rows lda floats apart) in panels; pa holds segc_conv_panels(K) * D * MR floats. */
 void segc_conv_pack_a(const float *a, int64_t lda, int64_t K, int64_t D, float *pa);
-/* c[r, j] = relu?(bias[r] + sum_d pa[d, r] pb[d, j]), r < MR, j < NR: one A panel [D][MR] times one B
-   panel [D][NR] into rows of c ldc floats apart (all MR x NR written); bias (MR values) may be NULL. */
+/* c[r, j] = relu?(sum_d pa[d, r] pb[d, j] + bias[r] (+ c[r, j] if add)), r < MR, j < NR: one A panel
+   [D][MR] times one B panel [D][NR] into rows of c ldc floats apart (all MR x NR written); bias (MR
+   values) may be NULL. Shared by conv_gemm.c, winograd.c and gemm_packed.c. */
 SEGC_KERNEL_NO_SANITIZE void segc_conv_kernel(int64_t D, const float *restrict pa, const float *restrict pb,
-                                              float *restrict c, int64_t ldc, const float *bias, int relu);
+                                              float *restrict c, int64_t ldc, const float *bias, int add, int relu);
 
 /* Dense (not depthwise) convolution by the packed product: out[N,K,P,Q] = act(conv(x, w) + bias + res),
    res laid out like out or NULL (it may be out itself: each element is read before it is written).

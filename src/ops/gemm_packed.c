@@ -1,5 +1,5 @@
 /* gemm_packed.c - float32 matrix product C[M,N] = alpha op(A) B + beta C with our own register-blocked
-   kernel (the MR x NR one of conv_gemm.c's design) on a pre-packed right operand. segc_sgemm (gemm.c)
+   kernel (conv_gemm.c's MR x NR segc_conv_kernel) on a pre-packed right operand. segc_sgemm (gemm.c)
    uses it for large products when the build targets AVX-512; attention packs its keys and values once
    per head and multiplies every block of query rows against them.
    Why not OpenBLAS: 0.3.21 runs its 256-bit Haswell kernels on AVX-512 Zen parts; this loop, compiled
@@ -59,27 +59,6 @@ void segc_gemm_pack_b(int trans_b, int K, int N, const float *B, int ldb, float 
     for (int64_t t = 0; t < tasks; t++) pack_b_panel(trans_b, K, N, B, ldb, t / npan, t % npan, pb);
 }
 
-/* MR x NR sums of one A panel [kc][MR] and one B panel [kc][NR], added to (add) or stored into rows of c
-   ldc floats apart. The fixed-size loops vectorize into 12 AVX-512 accumulators. */
-SEGC_KERNEL_NO_SANITIZE static void gemm_kernel(int64_t kc, const float *restrict pa, const float *restrict pb,
-                                                float *restrict c, int64_t ldc, int add) {
-    float acc[MR][NR];
-    for (int r = 0; r < MR; r++)
-        for (int j = 0; j < NR; j++) acc[r][j] = 0.0f;
-    for (int64_t d = 0; d < kc; d++) {
-        const float *a = pa + d * MR, *b = pb + d * NR;
-        for (int r = 0; r < MR; r++)
-            for (int j = 0; j < NR; j++) acc[r][j] += a[r] * b[j];
-    }
-    if (add) {
-        for (int r = 0; r < MR; r++)
-            for (int j = 0; j < NR; j++) c[r * ldc + j] += acc[r][j];
-    } else {
-        for (int r = 0; r < MR; r++)
-            for (int j = 0; j < NR; j++) c[r * ldc + j] = acc[r][j];
-    }
-}
-
 /* pa = alpha op(A)[m0 .. m0 + mlen, k0 .. k0 + kc] as MR-row panels [kc][MR], rows past mlen zero. */
 static void pack_a(int trans_a, const float *A, int lda, float alpha, int64_t m0, int64_t mlen, int64_t k0,
                    int64_t kc, float *pa) {
@@ -120,10 +99,10 @@ static void gemm_tile(int trans_a, int M, int N, int K, float alpha, const float
                 const float *bpan = pb + k0 * Np + (n0 + j0) / NR * kc * NR;
                 float *c = C + (m0 + p * MR) * ldc + n0 + j0;
                 if (rows == MR && cols == NR) {
-                    gemm_kernel(kc, pa + p * kc * MR, bpan, c, ldc, add);
+                    segc_conv_kernel(kc, pa + p * kc * MR, bpan, c, ldc, NULL, add, 0);
                     continue;
                 }
-                gemm_kernel(kc, pa + p * kc * MR, bpan, tmp, NR, 0);   /* an edge: only the valid part */
+                segc_conv_kernel(kc, pa + p * kc * MR, bpan, tmp, NR, NULL, 0, 0);   /* an edge: only the valid part */
                 for (int64_t r = 0; r < rows; r++)
                     for (int64_t j = 0; j < cols; j++) c[r * ldc + j] = (add ? c[r * ldc + j] : 0.0f) + tmp[r * NR + j];
             }

@@ -281,7 +281,7 @@ static void run_block(const wino_job *jb, int64_t b, float *v, float *m) {
         for (int64_t p = 0; p < np; p++)
             for (int64_t s = 0; s < npan; s++)
                 segc_conv_kernel(C, jb->u + (xi * np + p) * C * MR, v + xi * vs + s * C * NT,
-                                 m + xi * ms + p * MR * nb + s * NT, nb, NULL, 0);
+                                 m + xi * ms + p * MR * nb + s * NT, nb, NULL, 0, 0);
     /* 3. output transform */
     for (int64_t t = t0; t < t0 + nt;) {
         tile_run r = run_at(jb, t0, nt, t);
