@@ -14,7 +14,6 @@
 #include "core/tensor.h"
 #include "io/npy.h"
 #include "ops/conv.h"
-#include "ops/conv_residual.h"
 #include "test_util.h"
 
 /* Float sgemm vs the double oracle: relative to the output magnitude. */

@@ -11,7 +11,6 @@
 
 #include "core/status.h"
 #include "ops/conv.h"
-#include "ops/conv_residual.h"
 
 int segc_resblock_expansion(segc_resblock_kind kind) { return kind == SEGC_RESBLOCK_BOTTLENECK ? 4 : 1; }
 

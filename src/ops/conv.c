@@ -12,7 +12,6 @@
 
 #include "core/status.h"
 #include "ops/conv_internal.h"
-#include "ops/conv_residual.h"
 
 segc_conv2d_params segc_conv2d_params_make(int stride, int pad, int dilation, int groups) {
     segc_conv2d_params p = {stride, stride, pad, pad, dilation, dilation, groups, SEGC_ACT_NONE};

@@ -28,7 +28,14 @@ int64_t segc_conv2d_out_dim(int64_t in, int k, int stride, int pad, int dilation
    (released before return). Checks every shape and says which one is wrong. */
 segc_status segc_conv2d(segc_arena *scratch, const segc_tensor *x, const segc_tensor *w, const segc_tensor *bias,
                         const segc_conv2d_params *p, segc_tensor *out);
-/* Same, allocating `out` from `arena` (which may be the same arena as the scratch). */
+/* out = act(conv(x, w) + bias + residual) in the same pass, what a ResNet block ends with
+   (relu(conv3(t) + identity)), without a separate read-add-write pass over the output. Same kernels,
+   shapes and rules as segc_conv2d; residual [N, K, P, Q] like out, contiguous, may be out itself except
+   for depthwise convs (then it must not overlap out). */
+segc_status segc_conv2d_residual(segc_arena *scratch, const segc_tensor *x, const segc_tensor *w,
+                                 const segc_tensor *bias, const segc_tensor *residual, const segc_conv2d_params *p,
+                                 segc_tensor *out);
+/* Same as segc_conv2d, allocating `out` from `arena` (which may be the same arena as the scratch). */
 segc_status segc_conv2d_new(segc_arena *arena, const segc_tensor *x, const segc_tensor *w, const segc_tensor *bias,
                             const segc_conv2d_params *p, segc_tensor *out);
 /* Seven nested loops, the test oracle. */
