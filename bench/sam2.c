@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench_util.h"
@@ -322,21 +321,6 @@ static int time_torch(const char *weights, const char *image, const char *cfg, i
     return ok ? 0 : -1;
 }
 
-/* Runs `fn(arg)` in a child process (own address space, so its peak RSS is its own); its exit status. */
-static int in_child(int (*fn)(void *), void *arg) {
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) return fn(arg);
-    if (pid == 0) {
-        int rc = fn(arg);
-        fflush(stdout);
-        _exit(rc);
-    }
-    int status = 0;
-    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status)) return 1;
-    return WEXITSTATUS(status);
-}
-
 typedef struct bench_job {
     const char *weights, *segc_path, *image, *check_dir;
     int threads, runs;
@@ -433,8 +417,8 @@ int main(int argc, char **argv) {
         if (!bench_ends_with(weights[w], ".segc"))
             snprintf(segc_path, sizeof segc_path, "/tmp/segc_bench_sam2_%ld_%d.segc", (long)getpid(), w);
         bench_job job = {weights[w], segc_path, image, check_dir, threads, runs};
-        int r = strcmp(segc_path, weights[w]) ? in_child(convert_job, &job) : 0;
-        if (!r) r = in_child(bench_job_run, &job);
+        int r = strcmp(segc_path, weights[w]) ? bench_in_child(convert_job, &job) : 0;
+        if (!r) r = bench_in_child(bench_job_run, &job);
         if (strcmp(segc_path, weights[w])) remove(segc_path);
         rc |= r;
     }
